@@ -1,0 +1,50 @@
+# cloudsite — the two set-up commands are `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The MariaDB/MySQL server the second test pass runs against (this machine kind runs one).
+TEST_MYSQL_URL ?= mysql://root@127.0.0.1:3306/cloudsite
+
+.PHONY: run test test-sqlite test-mysql bench sysdeps clean
+
+run: $(VENV)/.runtime
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: test-sqlite test-mysql
+
+test-sqlite: $(VENV)/.dev
+	$(PY) -m pytest
+
+test-mysql: $(VENV)/.dev
+	DATABASE_URL=$(TEST_MYSQL_URL) $(PY) -m pytest
+
+bench: $(VENV)/.dev
+	$(PY) bench/api_throughput.py
+
+# mysqlclient compiles against the MariaDB/MySQL client headers; install them when we can.
+sysdeps:
+	@pkg-config --exists mysqlclient 2>/dev/null || pkg-config --exists libmariadb 2>/dev/null || \
+	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	      apt-get update -qq && apt-get install -y -qq libmariadb-dev pkg-config >/dev/null; \
+	    else echo "mysqlclient needs the client headers: run 'sudo apt-get install libmariadb-dev pkg-config' and retry" >&2; exit 1; fi; }
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
+	$(MAKE) -s sysdeps
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(MAKE) -s sysdeps
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+clean:
+	rm -rf $(VENV) var/static .pytest_cache

@@ -1,0 +1,197 @@
+"""cloudsite settings: one module, every value from the environment.
+
+With nothing set, the app runs on embedded defaults: SQLite under ``var/``, files under
+``var/media``, e-mail printed to the console, Celery tasks run eagerly, verification tokens in the
+database. Every AWS-backed part is switched on by configuration, never by code edits. A ``.env``
+file at the repository root is read when present (never committed).
+"""
+from pathlib import Path
+
+import environ
+
+from cloudsite.secret_key import load_or_create_secret_key
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(environ.Env().str("CLOUDSITE_VAR_DIR", default=str(BASE_DIR / "var")))
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or load_or_create_secret_key(VAR_DIR)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# Behind the load balancer: trust its X-Forwarded-Proto and this many X-Forwarded-For hops.
+if env.bool("DJANGO_BEHIND_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+NUM_PROXIES = env.int("CLOUDSITE_NUM_PROXIES", default=0)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "accounts",
+    "files",
+    "provisioning",
+]
+
+MIDDLEWARE = [
+    "cloudsite.middleware.RequestBodyLimitMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "cloudsite.db_router.PrimaryPinningMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "cloudsite.urls"
+WSGI_APPLICATION = "cloudsite.wsgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Databases ------------------------------------------------------------------------------
+from cloudsite.databases import database_config  # noqa: E402  (needs env and VAR_DIR above)
+
+DATABASES = {
+    "default": database_config(
+        env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        ca_bundle=env.str("DATABASE_CA_BUNDLE", default=""),
+    )
+}
+_replica_url = env.str("DATABASE_REPLICA_URL", default="")
+if _replica_url:
+    DATABASES["replica"] = database_config(
+        _replica_url, ca_bundle=env.str("DATABASE_CA_BUNDLE", default="")
+    )
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["cloudsite.db_router.PrimaryReplicaRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache: the verified-credential cache and the failure throttle live here ---------------
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://cloudsite")}
+
+# --- Authentication -------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["accounts.backends.EmailBackend"]
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]  # see accounts.backends
+PASSWORD_HASHERS = [
+    "accounts.hashers.SmallInstanceArgon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Verified-credential cache for HTTP Basic: seconds a proven (username, password) pair is trusted
+# without re-hashing; 0 switches the cache off.
+AUTH_CACHE_TTL = env.int("CLOUDSITE_AUTH_CACHE_TTL", default=300)
+# Failed Basic attempts allowed per window, per username and per client address.
+AUTH_FAILURE_WINDOW = env.int("CLOUDSITE_AUTH_FAILURE_WINDOW", default=300)
+AUTH_FAILURES_PER_USERNAME = env.int("CLOUDSITE_AUTH_FAILURES_PER_USERNAME", default=10)
+AUTH_FAILURES_PER_ADDRESS = env.int("CLOUDSITE_AUTH_FAILURES_PER_ADDRESS", default=50)
+
+# --- E-mail verification --------------------------------------------------------------------
+PUBLIC_BASE_URL = env.str("CLOUDSITE_PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+VERIFICATION_TOKEN_TTL = env.int("CLOUDSITE_VERIFICATION_TOKEN_TTL", default=300)
+VERIFICATION_RESEND_COOLDOWN = env.int("CLOUDSITE_VERIFICATION_RESEND_COOLDOWN", default=60)
+VERIFICATION_TOKEN_STORE = env.str(
+    "CLOUDSITE_VERIFICATION_TOKEN_STORE", default="accounts.verification.store.DatabaseTokenStore"
+)
+VERIFICATION_DISPATCHER = env.str(
+    "CLOUDSITE_VERIFICATION_DISPATCHER", default="accounts.verification.dispatch.EmailDispatcher"
+)
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="cloudsite <no-reply@localhost>")
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://")
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CELERY_BROKER_URL == "memory://")
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+
+# --- Requests -------------------------------------------------------------------------------
+# Largest JSON (non-multipart) request body accepted; larger ones get 413 before being read.
+JSON_BODY_MAX_BYTES = env.int("CLOUDSITE_JSON_BODY_MAX_BYTES", default=64 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = JSON_BODY_MAX_BYTES
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.CachedBasicAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsVerified"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "EXCEPTION_HANDLER": "cloudsite.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "NUM_PROXIES": NUM_PROXIES,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "cloudsite API",
+    "DESCRIPTION": "Users, e-mail verification and profile pictures. HTTP Basic auth "
+    "(username = e-mail address).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Internationalisation, static files -----------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_URL = "media/"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from cloudsite.health import healthz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("v1/", include("accounts.urls")),
+    path("v1/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("v1/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "cloudsite.errors.bad_request"
+handler403 = "cloudsite.errors.permission_denied"
+handler404 = "cloudsite.errors.page_not_found"
+handler500 = "cloudsite.errors.server_error"
