@@ -19,6 +19,11 @@ def pin_to_primary() -> None:
     _pinned.set(True)
 
 
+def unpin() -> None:
+    """Start a new unit of work (a Celery task, a test) free to read from the replica."""
+    _pinned.set(False)
+
+
 @contextmanager
 def use_primary():
     """Send every read inside the block to the primary."""
@@ -29,9 +34,13 @@ def use_primary():
         _pinned.reset(token)
 
 
+def has_replica() -> bool:
+    return REPLICA_DB_ALIAS in settings.DATABASES
+
+
 class PrimaryReplicaRouter:
     def db_for_read(self, model, **hints):
-        if _pinned.get() or REPLICA_DB_ALIAS not in settings.DATABASES:
+        if _pinned.get() or not has_replica():
             return DEFAULT_DB_ALIAS
         return REPLICA_DB_ALIAS
 
