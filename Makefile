@@ -17,7 +17,7 @@ run: $(VENV)/.runtime
 test: test-sqlite test-mysql
 
 test-sqlite: $(VENV)/.dev
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not mysql"
 
 test-mysql: $(VENV)/.dev
 	DATABASE_URL=$(TEST_MYSQL_URL) $(PY) -m pytest

@@ -15,6 +15,20 @@ from cloudsite.wsgi import application
 schema = schemathesis.openapi.from_wsgi("/v1/schema", application)
 
 
+@pytest.fixture(autouse=True)
+def _keep_test_connection():
+    """Calls go straight to the WSGI app, whose request signals would close the test's
+    connection (and its transaction) on MySQL; Django's own test client disconnects them too."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 @pytest.fixture
 def credentials(django_user_model):
     from django.utils import timezone
