@@ -6,6 +6,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # The MariaDB/MySQL server the second test pass runs against (this machine kind runs one).
 TEST_MYSQL_URL ?= mysql://root@127.0.0.1:3306/cloudsite
+# The Redis the broker integration tests use (a scratch database number).
+REDIS_URL ?= redis://127.0.0.1:6379/15
+export REDIS_URL
 
 .PHONY: run test test-sqlite test-mysql bench sysdeps clean
 

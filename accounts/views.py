@@ -17,7 +17,7 @@ from accounts.serializers import (
     UserUpdateSerializer,
     VerificationLinkSerializer,
 )
-from accounts.verification import dispatcher, token_store
+from accounts.verification import send_link, token_store
 from accounts.verification.tokens import TokenState
 
 
@@ -27,13 +27,6 @@ def errors(*codes):
 
 
 AUTH_ERRORS = (401, 403, 405, 413, 429)
-
-
-def send_verification(user: User) -> None:
-    """Issue a fresh token (older ones stop working) and dispatch it once the data is committed."""
-    token = token_store().issue(user.username)
-    email = user.username
-    transaction.on_commit(lambda: dispatcher().dispatch(email, token))
 
 
 class SignUpView(APIView):
@@ -51,7 +44,7 @@ class SignUpView(APIView):
         try:
             with transaction.atomic():
                 user = serializer.save()
-                send_verification(user)
+                send_link(user)
         except IntegrityError:  # a concurrent sign-up with the same address won the race
             raise exceptions.ValidationError(
                 {"username": ["An account with this e-mail address already exists."]}
@@ -123,7 +116,7 @@ class ResendVerificationView(APIView):
         if wait:
             raise exceptions.Throttled(wait=wait, detail="A link was sent recently; try again later.")
         with transaction.atomic():
-            send_verification(user)
+            send_link(user)
         return Response({"detail": "A new verification link was sent."}, status=status.HTTP_202_ACCEPTED)
 
 

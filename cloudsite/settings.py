@@ -124,14 +124,27 @@ AUTH_FAILURES_PER_ADDRESS = env.int("CLOUDSITE_AUTH_FAILURES_PER_ADDRESS", defau
 PUBLIC_BASE_URL = env.str("CLOUDSITE_PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 VERIFICATION_TOKEN_TTL = env.int("CLOUDSITE_VERIFICATION_TOKEN_TTL", default=300)
 VERIFICATION_RESEND_COOLDOWN = env.int("CLOUDSITE_VERIFICATION_RESEND_COOLDOWN", default=60)
+# AWS mode switches on by configuration: a table name selects the DynamoDB token store, a topic
+# ARN the SNS dispatcher (whose Lambda sends the e-mail through SES).
+VERIFICATION_TABLE = env.str("CLOUDSITE_VERIFICATION_TABLE", default="")
+VERIFICATION_TOPIC_ARN = env.str("CLOUDSITE_VERIFICATION_TOPIC_ARN", default="")
 VERIFICATION_TOKEN_STORE = env.str(
-    "CLOUDSITE_VERIFICATION_TOKEN_STORE", default="accounts.verification.store.DatabaseTokenStore"
+    "CLOUDSITE_VERIFICATION_TOKEN_STORE",
+    default="accounts.verification.dynamodb_store.DynamoDBTokenStore" if VERIFICATION_TABLE
+    else "accounts.verification.store.DatabaseTokenStore",
 )
 VERIFICATION_DISPATCHER = env.str(
-    "CLOUDSITE_VERIFICATION_DISPATCHER", default="accounts.verification.dispatch.EmailDispatcher"
+    "CLOUDSITE_VERIFICATION_DISPATCHER",
+    default="accounts.verification.sns_dispatch.SNSDispatcher" if VERIFICATION_TOPIC_ARN
+    else "accounts.verification.dispatch.EmailDispatcher",
 )
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="cloudsite <no-reply@localhost>")
+
+# --- AWS ------------------------------------------------------------------------------------
+# Endpoints come from botocore's standard AWS_ENDPOINT_URL variables; credentials from the
+# instance role (or the usual AWS variables / profile).
+AWS_REGION = env.str("AWS_REGION", default=env.str("AWS_DEFAULT_REGION", default="us-east-1"))
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://")
@@ -140,6 +153,13 @@ CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# In AWS the broker is SQS (CELERY_BROKER_URL=sqs://, credentials from the instance role) and the
+# queue is the one the pipeline layer made, named by its URL.
+if CELERY_BROKER_URL.startswith("sqs://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "region": AWS_REGION,
+        "predefined_queues": {"celery": {"url": env.str("CLOUDSITE_SQS_QUEUE_URL")}},
+    }
 
 # --- Requests -------------------------------------------------------------------------------
 # Largest JSON (non-multipart) request body accepted; larger ones get 413 before being read.

@@ -3,10 +3,14 @@
 The embedded defaults keep tokens in the database and send e-mail through Django's e-mail
 backend; the AWS implementations (DynamoDB, SNS) plug in through settings.
 """
+import logging
 from functools import lru_cache
 
 from django.conf import settings
+from django.db import transaction
 from django.utils.module_loading import import_string
+
+logger = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=None)
@@ -20,3 +24,21 @@ def token_store():
 
 def dispatcher():
     return _load(settings.VERIFICATION_DISPATCHER)
+
+
+def send_link(user) -> None:
+    """Issue a fresh token (older ones stop working) and dispatch it once the data is committed.
+
+    A dispatch failure (the broker briefly down) is logged, not raised: the account exists and
+    its owner can ask for a new link, so the sign-up must not fail.
+    """
+    email = user.username
+    token = token_store().issue(email)
+
+    def dispatch():
+        try:
+            dispatcher().dispatch(email, token)
+        except Exception:
+            logger.exception("Could not queue the verification link for user %s", user.pk)
+
+    transaction.on_commit(dispatch)
