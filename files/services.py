@@ -8,8 +8,10 @@
 """
 import logging
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.core.files.storage import default_storage
 from django.db import transaction
+from rest_framework import exceptions, status
 
 from accounts.models import User
 from files.models import Image
@@ -20,11 +22,22 @@ from files.validation import ImageKind
 logger = logging.getLogger(__name__)
 
 
+class StorageUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "storage_unavailable"
+    default_detail = "The picture could not be stored right now; try again shortly."
+
+
 def replace_picture(user: User, upload, kind: ImageKind) -> Image:
     file_name = sanitise_file_name(upload.name, kind.extension)
     image = Image(owner=user, file_name=file_name, size=upload.size, content_type=kind.content_type)
     upload.content_type = kind.content_type  # the stored Content-Type is what the bytes are
-    image.key = default_storage.save(object_key(user.pk, image.pk, file_name), upload)
+    try:
+        image.key = default_storage.save(object_key(user.pk, image.pk, file_name), upload)
+    except (BotoCoreError, ClientError, OSError) as error:
+        # Nothing committed and nothing changed: the previous picture, if any, stays.
+        logger.warning("storing a picture failed: %r", error)
+        raise StorageUnavailable() from error
     try:
         with transaction.atomic():
             list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))

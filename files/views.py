@@ -44,7 +44,7 @@ class PictureView(APIView):
 
     @extend_schema(
         request={"multipart/form-data": ImageUploadSerializer},
-        responses={201: ImageSerializer, **errors(400, 413, *AUTH_ERRORS)},
+        responses={201: ImageSerializer, **errors(400, 413, 503, *AUTH_ERRORS)},
         summary="Upload the profile picture (PNG, JPEG, GIF or WebP); replaces any previous one.",
     )
     def post(self, request):
