@@ -287,3 +287,11 @@ def test_the_schema_documents_the_endpoints(media, api):
     assert "multipart/form-data" in operations["post"]["requestBody"]["content"]
     assert {"201", "400", "413"} <= set(operations["post"]["responses"])
     assert "/v1/user/self/pic/download" in schema["paths"]
+
+
+def test_the_browsable_api_renders_the_picture_endpoint(media, api, user):
+    post_picture(api)
+    response = api.get(URL, HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert "text/html" in response["Content-Type"]
+    assert Image.objects.get().file_name in response.content.decode()
