@@ -3,6 +3,7 @@ import posixpath
 import uuid
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import models
 from django.utils import timezone
 
@@ -33,6 +34,6 @@ class Image(models.Model):
     @property
     def location(self) -> str:
         """Where the object lives: ``<bucket>/<key>`` in S3, the media path locally."""
-        bucket = getattr(settings, "FILES_S3_BUCKET", "")
+        bucket = getattr(default_storage, "bucket_name", None)  # S3 storages have one
         prefix = bucket if bucket else settings.MEDIA_URL.strip("/")
         return posixpath.join(prefix, self.key)

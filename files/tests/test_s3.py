@@ -113,7 +113,7 @@ def test_the_temporary_file_is_handed_over_by_path(s3, monkeypatch, tmp_path, se
 def test_injected_s3_failures_on_delete_are_retried_until_the_object_is_gone(
         s3, api, user, django_capture_on_commit_callbacks):
     api.post(URL, {"image": upload("a.png", padded_png(2000))}, format="multipart")
-    key = Image.objects.get().key
+    assert s3.keys() == [Image.objects.get().key]
     attempts = fail_first("DeleteObject", times=3)
     with django_capture_on_commit_callbacks(execute=True):
         response = api.delete(URL)
@@ -121,7 +121,6 @@ def test_injected_s3_failures_on_delete_are_retried_until_the_object_is_gone(
     assert len(attempts) == 4  # three failures, then success
     assert not Image.objects.exists()
     assert s3.keys() == []
-    assert key
 
 
 def test_injected_s3_failures_on_replace_are_retried_until_the_old_object_is_gone(
