@@ -10,7 +10,7 @@ TEST_MYSQL_URL ?= mysql://root@127.0.0.1:3306/cloudsite
 REDIS_URL ?= redis://127.0.0.1:6379/15
 export REDIS_URL
 
-.PHONY: run test test-sqlite test-mysql bench sysdeps clean
+.PHONY: run test test-sqlite test-mysql bench bench-upload sysdeps clean
 
 run: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
@@ -27,6 +27,9 @@ test-mysql: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(PY) bench/api_throughput.py
+
+bench-upload: $(VENV)/.dev
+	$(PY) bench/upload.py
 
 # mysqlclient compiles against the MariaDB/MySQL client headers; install them when we can.
 sysdeps:

@@ -208,6 +208,28 @@ STORAGES = {
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "media/"
 
+# --- Files: profile pictures ----------------------------------------------------------------
+# S3 mode when a bucket is named (private objects, SSE-KMS, SigV4; AWS_ENDPOINT_URL redirects it
+# like every boto3 client); otherwise the file system under MEDIA_ROOT.
+from files.conf import s3_storage  # noqa: E402  (plain values, no Django imports)
+
+FILES_S3_BUCKET = env.str("CLOUDSITE_S3_BUCKET", default="")
+FILES_S3_KMS_KEY_ID = env.str("CLOUDSITE_S3_KMS_KEY_ID", default="")
+FILES_S3_REGION = env.str(
+    "CLOUDSITE_S3_REGION", default=env.str("AWS_REGION", default=env.str("AWS_DEFAULT_REGION", default="us-east-1"))
+)
+# Largest picture accepted (bytes); larger uploads get 413. 10 MiB holds any real profile photo
+# (a 24-megapixel JPEG is 5-12 MB) while bounding disk, S3 and worker time per request.
+FILES_UPLOAD_MAX_BYTES = env.int("CLOUDSITE_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
+# Seconds a presigned download link works.
+FILES_DOWNLOAD_URL_TTL = env.int("CLOUDSITE_DOWNLOAD_URL_TTL", default=300)
+# Uploads above this go to a temporary file (Django's default, 2.5 MB), never whole into memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("CLOUDSITE_UPLOAD_MAX_MEMORY_BYTES", default=2621440)
+if FILES_S3_BUCKET:
+    STORAGES["default"] = s3_storage(
+        FILES_S3_BUCKET, FILES_S3_REGION, FILES_S3_KMS_KEY_ID, FILES_DOWNLOAD_URL_TTL
+    )
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -7,6 +7,7 @@ from cloudsite.health import healthz
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("v1/", include("accounts.urls")),
+    path("v1/", include("files.urls")),
     path("v1/schema", SpectacularAPIView.as_view(), name="schema"),
     path("v1/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
