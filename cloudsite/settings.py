@@ -150,6 +150,7 @@ AWS_REGION = env.str("AWS_REGION", default=env.str("AWS_DEFAULT_REGION", default
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CELERY_BROKER_URL == "memory://")
 CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -158,7 +159,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 if CELERY_BROKER_URL.startswith("sqs://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "region": AWS_REGION,
-        "predefined_queues": {"celery": {"url": env.str("CLOUDSITE_SQS_QUEUE_URL")}},
+        "predefined_queues": {
+            CELERY_TASK_DEFAULT_QUEUE: {"url": env.str("CLOUDSITE_SQS_QUEUE_URL")}
+        },
     }
 
 # --- Requests -------------------------------------------------------------------------------

@@ -1,5 +1,4 @@
 """The verification Lambda, loaded from the zip the pipeline uploads, against moto's SES."""
-import importlib
 import io
 import json
 import subprocess
@@ -15,6 +14,7 @@ from moto.ses.models import ses_backends
 from accounts.tests.aws_fixtures import TABLE, make_table
 from accounts.verification.tokens import token_digest
 from deploy import lambda_zip
+from deploy.tests.loader import handler_from_zip
 
 SENDER = "no-reply@cloudsite.example.com"
 
@@ -48,17 +48,8 @@ def message(n):
 
 @pytest.fixture
 def unpacked(tmp_path):
-    """The handler module imported from the deployment zip itself."""
-    zipfile.ZipFile(io.BytesIO(lambda_zip.build_lambda_zip())).extractall(tmp_path)
-    sys.path.insert(0, str(tmp_path))
-    try:
-        for name in ("handler", "verification_emails", "verification_tokens"):
-            sys.modules.pop(name, None)
-        yield importlib.import_module("handler"), tmp_path
-    finally:
-        sys.path.remove(str(tmp_path))
-        for name in ("handler", "verification_emails", "verification_tokens"):
-            sys.modules.pop(name, None)
+    with handler_from_zip(tmp_path) as module:
+        yield module, tmp_path
 
 
 @pytest.fixture

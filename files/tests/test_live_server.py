@@ -4,7 +4,7 @@ import urllib.request
 
 import pytest
 
-from files import live
+from cloudsite import live
 from files.tests.conftest import image_bytes
 
 USERNAME, PASSWORD = "live@example.com", "live-test-password-42"

@@ -1,4 +1,4 @@
-"""Run the app and a moto S3 as real processes on loopback (the live test and ``bench/upload``).
+"""Run the app, a moto_server and a Celery worker as real processes on loopback (live tests, benches).
 
 Nothing here talks to real AWS: every client gets fake credentials and an ``AWS_ENDPOINT_URL`` on
 127.0.0.1.
@@ -16,7 +16,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -85,7 +85,9 @@ def s3_and_kms(endpoint: str):
     return (session.client("s3", endpoint_url=endpoint), session.client("kms", endpoint_url=endpoint))
 
 
-def app_environment(workdir: Path, endpoint: str, bucket: str, kms_key: str, **extra) -> dict:
+def app_environment(workdir: Path, endpoint: str, bucket: str = "", kms_key: str = "",
+                    **extra) -> dict:
+    """The environment of an app process on its own SQLite file, pointed at ``endpoint``."""
     env = {**os.environ, **FAKE_AWS}
     for name in ("DJANGO_SETTINGS_MODULE", "CLOUDSITE_S3_BUCKET", "CACHE_URL", "CELERY_BROKER_URL"):
         env.pop(name, None)
@@ -95,11 +97,11 @@ def app_environment(workdir: Path, endpoint: str, bucket: str, kms_key: str, **e
         "DJANGO_SECRET_KEY": "live-test-" + uuid.uuid4().hex,
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "AWS_ENDPOINT_URL": endpoint,
-        "CLOUDSITE_S3_BUCKET": bucket,
-        "CLOUDSITE_S3_KMS_KEY_ID": kms_key,
         "TMPDIR": str(workdir),
         **extra,
     })
+    if bucket:
+        env.update(CLOUDSITE_S3_BUCKET=bucket, CLOUDSITE_S3_KMS_KEY_ID=kms_key)
     return env
 
 
@@ -139,6 +141,22 @@ def gunicorn(env: dict, log_path: Path, workers: int = 1):
 def worker_pids(master_pid: int) -> list[int]:
     children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
     return [int(pid) for pid in children]
+
+
+@contextmanager
+def celery_worker(env: dict, log_path: Path, queue: str = "celery"):
+    """A Celery worker process of the cloudsite app consuming ``queue``; yields the process."""
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [PYTHON, "-m", "celery", "-A", "cloudsite", "worker", "--pool", "solo",
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", queue,
+             "--loglevel", "INFO"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        finally:
+            stop(process)
 
 
 def basic(username: str, password: str) -> str:
@@ -183,3 +201,14 @@ def request(port: int, method: str, path: str, auth: str | None = None):
 
 def json_body(body: bytes):
     return json.loads(body.decode())
+
+
+def request_json(port: int, method: str, path: str, payload, auth: str | None = None):
+    """Send ``payload`` as JSON; returns (status, headers, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Content-Type": "application/json", **({"Authorization": auth} if auth else {})}
+    conn.request(method, path, body=json.dumps(payload).encode(), headers=headers)
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    return response.status, dict(response.getheaders()), body
