@@ -191,8 +191,13 @@ def post_multipart(port: int, path: str, auth: str, file_name: str, source, size
 
 
 def request(port: int, method: str, path: str, auth: str | None = None):
+    return request_headers(port, method, path, {"Authorization": auth} if auth else {})
+
+
+def request_headers(port: int, method: str, path: str, headers: dict, body: bytes | None = None):
+    """Returns (status, headers, body)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    conn.request(method, path, headers={"Authorization": auth} if auth else {})
+    conn.request(method, path, body=body, headers=headers)
     response = conn.getresponse()
     body = response.read()
     conn.close()
@@ -205,10 +210,5 @@ def json_body(body: bytes):
 
 def request_json(port: int, method: str, path: str, payload, auth: str | None = None):
     """Send ``payload`` as JSON; returns (status, headers, body)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers = {"Content-Type": "application/json", **({"Authorization": auth} if auth else {})}
-    conn.request(method, path, body=json.dumps(payload).encode(), headers=headers)
-    response = conn.getresponse()
-    body = response.read()
-    conn.close()
-    return response.status, dict(response.getheaders()), body
+    return request_headers(port, method, path, headers, json.dumps(payload).encode())

@@ -29,6 +29,7 @@ if env.bool("DJANGO_BEHIND_PROXY", default=False):
 NUM_PROXIES = env.int("CLOUDSITE_NUM_PROXIES", default=0)
 
 INSTALLED_APPS = [
+    "cloudsite.apps.CloudsiteConfig",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -45,6 +46,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "cloudsite.metrics.StatsdMiddleware",
+    "cloudsite.request_log.RequestLogMiddleware",
+    "cloudsite.metrics.EndpointMetricsMiddleware",
     "cloudsite.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -55,6 +59,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_statsd.middleware.StatsdMiddlewareTimer",
 ]
 
 ROOT_URLCONF = "cloudsite.urls"
@@ -233,10 +238,37 @@ if FILES_S3_BUCKET:
         FILES_S3_BUCKET, FILES_S3_REGION, FILES_S3_KMS_KEY_ID, FILES_DOWNLOAD_URL_TTL
     )
 
+# --- Observability --------------------------------------------------------------------------
+# StatsD (the CloudWatch agent listens on 127.0.0.1:8125 on the instances). No host, no packets.
+CLOUDSITE_STACK = env.str("CLOUDSITE_STACK", default="local")
+STATSD_HOST = env.str("STATSD_HOST", default="")
+STATSD_PORT = env.int("STATSD_PORT", default=8125)
+STATSD_DISABLED = not STATSD_HOST
+STATSD_PREFIX = env.str("STATSD_PREFIX", default=f"cloudsite.{CLOUDSITE_STACK}")
+STATSD_TRACK_DATABASE = True
+STATSD_VIEWS_TO_SKIP = [r"django\.contrib\.admin", r"django\.contrib\.staticfiles"]
+
+# JSON logs, one object a line, to stdout and (LOG_FILE) to a file the CloudWatch agent ships.
+LOG_FILE = env.str("LOG_FILE", default="")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "filters": {"request_context": {"()": "cloudsite.request_log.RequestContextFilter"}},
+    "formatters": {"json": {"()": "cloudsite.request_log.Formatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout",
+                    "formatter": "json", "filters": ["request_context"]},
+        **({"file": {"class": "logging.handlers.WatchedFileHandler", "filename": LOG_FILE,
+                     "formatter": "json", "filters": ["request_context"]}} if LOG_FILE else {}),
+    },
+    "root": {"handlers": ["console", *(["file"] if LOG_FILE else [])],
+             "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # 4xx answers are the client's business; the access line already records them.
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "ERROR"},
+        "botocore": {"level": "WARNING"},
+        "statsd": {"level": "WARNING"},  # python-statsd logs every packet at INFO
+    },
 }
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
