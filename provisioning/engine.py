@@ -196,7 +196,7 @@ class Engine:
         state = self._find_one(self.all[name], deps)
         if state is None:
             layer = name.split(".", 1)[0]
-            raise StackError(f"{name} does not exist: run provision_{layer} first")
+            raise StackError(f"missing; run provision_{layer} first")
         return Result(name, "found", id=state.get("id"), state=state)
 
     def _apply_one(self, name: str, deps: dict) -> Result:

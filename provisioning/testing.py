@@ -1,0 +1,163 @@
+"""Test helpers every layer uses: stack files, contexts, and the crash-resume check.
+
+The crash-resume check, for a layer: run a clean apply and count its mutating calls (N); then for
+every k in 1..N, in a fresh emulator, apply with a hook that "crashes" the process after the k-th
+mutating call has succeeded (every later call fails too, as in a dead process), apply again with a
+fresh context (a new process), and compare with the clean run: the same inventory of what exists
+(tags or not: no duplicate VPC, subnet, group or rule), every recipe found exactly once with no
+drift, and a further apply making no mutating call.
+"""
+from __future__ import annotations
+
+import io
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+
+from provisioning import layers
+from provisioning.calls import CallCounter, CallHook, is_mutating
+from provisioning.config import load_file
+from provisioning.context import Context
+from provisioning.engine import Engine, EngineFailed
+from provisioning.reporter import Reporter
+
+STACK_TOML = """\
+[stack]
+name = "{name}"
+region = "{region}"
+domain = "{name}.example.com"
+
+[network]
+vpc_cidr = "{vpc_cidr}"
+availability_zones = {zones}
+app_port = {app_port}
+"""
+
+
+def write_stack(directory: Path, name: str = "dev", *, region: str = "us-east-1",
+                vpc_cidr: str = "10.20.0.0/16", zones: str = '"auto"', app_port: int = 8000) -> Path:
+    """A stack file for tests: no profile, no role (the fake environment credentials)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.toml"
+    path.write_text(STACK_TOML.format(name=name, region=region, vpc_cidr=vpc_cidr, zones=zones,
+                                      app_port=app_port))
+    return path
+
+
+def make_context(config, *, hooks=(), dry_run=False, max_workers=4, stream=None) -> Context:
+    session = boto3.Session(region_name=config.region or "us-east-1")
+    return Context(config, session=session, dry_run=dry_run, max_workers=max_workers,
+                   reporter=Reporter(stream if stream is not None else io.StringIO()), hooks=hooks)
+
+
+def engine_for(ctx, layer_names: list[str] | None = None) -> Engine:
+    return Engine(ctx, layers.resources(ctx.config, layer_names), known=layers.resources(ctx.config))
+
+
+class SimulatedCrash(RuntimeError):
+    pass
+
+
+class CrashAfter(CallHook):
+    """Lets k mutating calls through, then the process is "dead": every later call raises."""
+
+    def __init__(self, k: int):
+        self.k = k
+        self.mutating = 0
+        self.crashed = False
+        self._lock = threading.Lock()
+
+    def before(self, service, operation, params):
+        if self.crashed:
+            raise SimulatedCrash(f"dead process: {service}:{operation} never sent")
+
+    def after(self, service, operation):
+        if not is_mutating(operation):
+            return
+        with self._lock:
+            self.mutating += 1
+            if self.mutating >= self.k:
+                self.crashed = True
+        if self.crashed:
+            raise SimulatedCrash(f"crash after mutating call {self.k} ({service}:{operation})")
+
+
+@dataclass
+class RunOutcome:
+    mutating_calls: int
+    inventory: dict
+    status: dict[str, str]
+    rerun_mutating_calls: int
+    crashed: bool = False
+    problems: list[str] = field(default_factory=list)
+
+
+def _inventory(ctx, layer_names) -> dict:
+    found = {}
+    for name in layer_names:
+        inventory = layers.LAYERS[name].inventory
+        if inventory is not None:
+            found.update({f"{name}.{key}": value for key, value in inventory(ctx).items()})
+    return found
+
+
+def run_once(config, layer: str, *, crash_after: int | None = None, prerequisites=(),
+             max_workers: int = 1) -> RunOutcome:
+    """One scenario in the current (fresh) emulator: prerequisites applied, then the layer
+    applied (crashing after ``crash_after`` mutating calls if given) and applied again."""
+    if prerequisites:
+        engine_for(make_context(config), list(prerequisites)).apply()
+    counter = CallCounter()
+    crashed = False
+    hooks = [counter] + ([CrashAfter(crash_after)] if crash_after is not None else [])
+    ctx = make_context(config, hooks=hooks, max_workers=max_workers)
+    try:
+        engine_for(ctx, [layer]).apply()
+    except EngineFailed as failed:
+        if crash_after is None or not all(isinstance(r.error, SimulatedCrash) for r in failed.failures):
+            raise
+        crashed = True
+    first_mutating = counter.mutating
+    if crashed:  # the operator runs the same command again, in a new process
+        engine_for(make_context(config, max_workers=4), [layer]).apply()
+    recheck = CallCounter()
+    ctx = make_context(config, hooks=[recheck])
+    engine_for(ctx, [layer]).apply()
+    status = {r.name: r.action for r in engine_for(ctx, [layer]).status()}
+    return RunOutcome(first_mutating, _inventory(ctx, [*prerequisites, layer]), status,
+                      recheck.mutating, crashed)
+
+
+def check_crash_resume(config, layer: str, *, prerequisites=(), ks=None, max_workers: int = 1,
+                       mock=None) -> tuple[RunOutcome, dict[int, list[str]]]:
+    """Run the scenario for every k (or the given ks); returns the clean run and, per k, what
+    differed from it (an empty dict: every k resumed into exactly the clean stack)."""
+    from moto import mock_aws
+
+    mock = mock or mock_aws
+    with mock():
+        clean = run_once(config, layer, prerequisites=prerequisites)
+    problems: dict[int, list[str]] = {}
+    for k in (ks if ks is not None else range(1, clean.mutating_calls + 1)):
+        with mock():
+            outcome = run_once(config, layer, crash_after=k, prerequisites=prerequisites,
+                               max_workers=max_workers)
+        found = []
+        if not outcome.crashed:
+            found.append("the run did not crash")
+        if outcome.inventory != clean.inventory:
+            diff = {key: (outcome.inventory.get(key), clean.inventory.get(key))
+                    for key in set(outcome.inventory) | set(clean.inventory)
+                    if outcome.inventory.get(key) != clean.inventory.get(key)}
+            found.append(f"inventory (resumed, clean): {diff}")
+        bad = {name: action for name, action in outcome.status.items() if action != "ok"}
+        if bad:
+            found.append(f"status: {bad}")
+        if outcome.rerun_mutating_calls:
+            found.append(f"a further run made {outcome.rerun_mutating_calls} mutating calls")
+        if found:
+            problems[k] = found
+    return clean, problems
