@@ -1,8 +1,9 @@
 """botocore event hooks that see every AWS API call: counting, the plan-mode guard, crash tests.
 
 A hook is attached to a client's event system (``client.meta.events``); the Context attaches its
-hooks to every client it makes. ``before-call`` fires once per API call (retries happen below it),
-``after-call`` once the call has returned.
+hooks to every client it makes. ``before-parameter-build`` fires once per API call with the call's
+parameters, before anything is sent (botocore's retries happen below it); ``after-call`` once the
+call has returned.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class CallHook:
 
     def attach(self, client) -> None:
         events = client.meta.events
-        events.register("before-call", self._before)
+        events.register("before-parameter-build", self._before)
         events.register("after-call", self._after)
 
     def _before(self, model, params, **kwargs):

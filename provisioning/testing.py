@@ -9,12 +9,14 @@ drift, and a further apply making no mutating call.
 """
 from __future__ import annotations
 
+import functools
 import io
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
+import botocore.session
 
 from provisioning import layers
 from provisioning.calls import CallCounter, CallHook, is_mutating
@@ -47,14 +49,50 @@ def write_stack(directory: Path, name: str = "dev", *, region: str = "us-east-1"
     return path
 
 
+@functools.lru_cache(maxsize=1)
+def _shared_botocore_session():
+    # Loading service models is most of a client's cost; tests make many contexts, so they share
+    # one botocore session (and its model cache). Products make one session per run.
+    return botocore.session.get_session()
+
+
 def make_context(config, *, hooks=(), dry_run=False, max_workers=4, stream=None) -> Context:
-    session = boto3.Session(region_name=config.region or "us-east-1")
+    session = boto3.Session(botocore_session=_shared_botocore_session(),
+                            region_name=config.region or "us-east-1")
     return Context(config, session=session, dry_run=dry_run, max_workers=max_workers,
                    reporter=Reporter(stream if stream is not None else io.StringIO()), hooks=hooks)
 
 
 def engine_for(ctx, layer_names: list[str] | None = None) -> Engine:
     return Engine(ctx, layers.resources(ctx.config, layer_names), known=layers.resources(ctx.config))
+
+
+# What "tagged with the stack" means, per kind: (service, describe method, result key). moto keeps
+# the tags of deleted EC2 resources in describe_tags, so each kind is listed by its own describe.
+TAGGED_KINDS = [
+    ("ec2", "describe_vpcs", "Vpcs"),
+    ("ec2", "describe_subnets", "Subnets"),
+    ("ec2", "describe_internet_gateways", "InternetGateways"),
+    ("ec2", "describe_route_tables", "RouteTables"),
+    ("ec2", "describe_security_groups", "SecurityGroups"),
+]
+
+
+def tagged_with_stack(ctx) -> dict[str, int]:
+    """How many resources of each known kind carry ``cloudsite:stack=<stack>`` (non-zero only)."""
+    found = {}
+    for service, method, key in TAGGED_KINDS:
+        pages = ctx.client(service).get_paginator(method).paginate(
+            Filters=[{"Name": "tag:cloudsite:stack", "Values": [ctx.stack]}])
+        count = sum(len(page[key]) for page in pages)
+        if count:
+            found[f"{service}.{key}"] = count
+    parameters = ctx.client("ssm").get_paginator("describe_parameters").paginate(
+        ParameterFilters=[{"Key": "tag:cloudsite:stack", "Values": [ctx.stack]}])
+    count = sum(len(page["Parameters"]) for page in parameters)
+    if count:
+        found["ssm.Parameters"] = count
+    return found
 
 
 class SimulatedCrash(RuntimeError):
