@@ -159,31 +159,50 @@ def run_once(config, layer: str, *, crash_after: int | None = None, prerequisite
             raise
         crashed = True
     first_mutating = counter.mutating
-    if crashed:  # the operator runs the same command again, in a new process
-        engine_for(make_context(config, max_workers=4), [layer]).apply()
+    problems = []
     recheck = CallCounter()
     ctx = make_context(config, hooks=[recheck])
-    engine_for(ctx, [layer]).apply()
+    try:
+        if crashed:  # the operator runs the same command again, in a new process
+            engine_for(make_context(config, max_workers=4), [layer]).apply()
+        engine_for(ctx, [layer]).apply()
+    except EngineFailed as failed:
+        problems.append(f"the run after the crash failed: {failed}")
     status = {r.name: r.action for r in engine_for(ctx, [layer]).status()}
     return RunOutcome(first_mutating, _inventory(ctx, [*prerequisites, layer]), status,
-                      recheck.mutating, crashed)
+                      recheck.mutating, crashed, problems)
 
 
-def check_crash_resume(config, layer: str, *, prerequisites=(), ks=None, max_workers: int = 1,
-                       mock=None) -> tuple[RunOutcome, dict[int, list[str]]]:
-    """Run the scenario for every k (or the given ks); returns the clean run and, per k, what
-    differed from it (an empty dict: every k resumed into exactly the clean stack)."""
+@dataclass
+class CrashResumeReport:
+    clean: RunOutcome
+    ks: list[int]                   # the k that were run
+    problems: dict[int, list[str]]  # per k, how the resumed stack differs from the clean one
+
+    def describe(self) -> str:
+        return "\n".join(f"k={k}: {'; '.join(found)}" for k, found in self.problems.items())
+
+
+def check_crash_resume(config, layer: str, *, prerequisites=(), ks=None, stride: int = 1,
+                       max_workers: int = 1, mock=None) -> CrashResumeReport:
+    """Run the scenario for every k in 1..N (or every ``stride``-th, or the given ks); returns
+    the clean run and, per k, what differed from it (empty: every k resumed into the clean stack).
+    ``max_workers=1`` makes the k-th call the same call in every run; more workers test crashes
+    while recipes run concurrently."""
     from moto import mock_aws
 
     mock = mock or mock_aws
     with mock():
         clean = run_once(config, layer, prerequisites=prerequisites)
     problems: dict[int, list[str]] = {}
-    for k in (ks if ks is not None else range(1, clean.mutating_calls + 1)):
+    if clean.problems:
+        raise AssertionError(f"the clean run of {layer} failed: {clean.problems}")
+    ks = list(ks if ks is not None else range(1, clean.mutating_calls + 1, stride))
+    for k in ks:
         with mock():
             outcome = run_once(config, layer, crash_after=k, prerequisites=prerequisites,
                                max_workers=max_workers)
-        found = []
+        found = list(outcome.problems)
         if not outcome.crashed:
             found.append("the run did not crash")
         if outcome.inventory != clean.inventory:
@@ -198,4 +217,4 @@ def check_crash_resume(config, layer: str, *, prerequisites=(), ks=None, max_wor
             found.append(f"a further run made {outcome.rerun_mutating_calls} mutating calls")
         if found:
             problems[k] = found
-    return clean, problems
+    return CrashResumeReport(clean, ks, problems)

@@ -9,6 +9,9 @@ from provisioning.testing import make_context, write_stack
 @pytest.fixture(autouse=True)
 def _no_real_sleeping(monkeypatch):
     monkeypatch.setattr(resource, "sleep", lambda seconds: None)
+    # moto loads thousands of public AMIs into every fresh EC2 backend; no network test needs them
+    # (a layer that does can set it back to "true")
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 
 @pytest.fixture
