@@ -7,7 +7,7 @@ PORT ?= 8000
 # The MariaDB/MySQL server the second test pass runs against (this machine kind runs one).
 TEST_MYSQL_URL ?= mysql://root@127.0.0.1:3306/cloudsite
 
-.PHONY: run test test-sqlite test-mysql bench sysdeps clean
+.PHONY: run test test-sqlite test-mysql bench bench-provision sysdeps clean
 
 run: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
@@ -24,6 +24,9 @@ test-mysql: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(PY) bench/api_throughput.py
+
+bench-provision: $(VENV)/.dev
+	$(PY) bench/provision.py
 
 # mysqlclient compiles against the MariaDB/MySQL client headers; install them when we can.
 sysdeps:
