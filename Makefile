@@ -10,7 +10,7 @@ TEST_MYSQL_URL ?= mysql://root@127.0.0.1:3306/cloudsite
 REDIS_URL ?= redis://127.0.0.1:6379/15
 export REDIS_URL
 
-.PHONY: run test test-sqlite test-mysql bench bench-upload sysdeps clean
+.PHONY: run test test-sqlite test-mysql bench bench-upload bench-provision sysdeps clean
 
 run: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
@@ -22,14 +22,18 @@ test: test-sqlite test-mysql
 test-sqlite: $(VENV)/.dev
 	$(PY) -m pytest -m "not mysql"
 
+# The second pass repeats what talks to the database; provisioning and deploy tests do not.
 test-mysql: $(VENV)/.dev
-	DATABASE_URL=$(TEST_MYSQL_URL) $(PY) -m pytest
+	DATABASE_URL=$(TEST_MYSQL_URL) $(PY) -m pytest accounts files tests
 
 bench: $(VENV)/.dev
 	$(PY) bench/api_throughput.py
 
 bench-upload: $(VENV)/.dev
 	$(PY) bench/upload.py
+
+bench-provision: $(VENV)/.dev
+	$(PY) bench/provision.py
 
 # mysqlclient compiles against the MariaDB/MySQL client headers; install them when we can.
 sysdeps:

@@ -1,0 +1,199 @@
+"""Stack configuration: ``deploy/stacks/<env>.toml``, loaded with tomllib and validated.
+
+Every error names the file, the key and the expected form, e.g.::
+
+    deploy/stacks/dev.toml: [network] vpc_cidr: expected an IPv4 CIDR between /16 and /24
+    such as "10.20.0.0/16", got "10.20.0.0/8"
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+DEFAULT_STACKS_DIR = Path(__file__).resolve().parent.parent / "deploy" / "stacks"
+AUTO = "auto"
+
+
+class ConfigError(Exception):
+    """A stack file is missing, unreadable or invalid; the message is one line for the user."""
+
+
+class UnknownStack(ConfigError):
+    """--stack names no file (bad usage rather than a broken file)."""
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    vpc_cidr: str
+    # Either three zone names or AUTO ("the first three the region offers").
+    availability_zones: tuple[str, ...] | str = AUTO
+    app_port: int = 8000
+
+
+@dataclass(frozen=True)
+class ComputeConfig:
+    instance_type: str = "t3.small"
+    min_size: int = 1
+    max_size: int = 2
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    instance_class: str = "db.t3.micro"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    name: str
+    path: Path
+    region: str | None
+    profile: str | None
+    role_arn: str | None
+    domain: str
+    network: NetworkConfig
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+
+    def with_overrides(self, *, region=None, profile=None, role_arn=None) -> "StackConfig":
+        """Command-line flags win over the file (an empty string clears a value)."""
+        changes = {}
+        for key, value in (("region", region), ("profile", profile), ("role_arn", role_arn)):
+            if value is not None:
+                changes[key] = value or None
+        if changes.get("role_arn"):
+            _check(self.path, "stack", "role_arn", changes["role_arn"], _role_arn)
+        return replace(self, **changes)
+
+
+# --- validators: each returns the value (possibly normalised) or raises ValueError(expected) ---
+
+def _str(pattern: str, expected: str) -> Callable[[Any], str]:
+    regex = re.compile(pattern)
+
+    def check(value):
+        if not isinstance(value, str) or not regex.fullmatch(value):
+            raise ValueError(expected)
+        return value
+    return check
+
+
+def _int(low: int, high: int) -> Callable[[Any], int]:
+    def check(value):
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ValueError(f"an integer from {low} to {high}")
+        return value
+    return check
+
+
+_stack_name = _str(r"[a-z][a-z0-9-]{0,19}", 'a lower-case name of up to 20 letters, digits and "-", such as "dev"')
+_region = _str(r"[a-z]{2}(-gov)?-[a-z]+-\d", 'a region name such as "eu-west-1"')
+_profile = _str(r"[\w.+=@-]{1,64}", 'an AWS profile name such as "cloudsite-dev"')
+_role_arn = _str(r"arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}",
+                 'a role ARN such as "arn:aws:iam::123456789012:role/cloudsite-provision"')
+_domain = _str(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
+               'a lower-case domain name such as "dev.example.com"')
+_instance_type = _str(r"[a-z][a-z0-9-]*\.[a-z0-9]+", 'an EC2 instance type such as "t3.small"')
+_db_class = _str(r"db\.[a-z][a-z0-9-]*\.[a-z0-9]+", 'an RDS instance class such as "db.t3.micro"')
+
+
+def _vpc_cidr(value):
+    expected = 'an IPv4 CIDR between /16 and /24 such as "10.20.0.0/16"'
+    try:
+        net = ipaddress.IPv4Network(value, strict=True)
+    except (TypeError, ValueError):
+        raise ValueError(expected) from None
+    if not 16 <= net.prefixlen <= 24 or not net.is_private:
+        raise ValueError(expected + " in a private range")
+    return str(net)
+
+
+def _zones(value):
+    expected = f'"{AUTO}" (the first three zones the region offers) or a list of three distinct zone names such as ["eu-west-1a", "eu-west-1b", "eu-west-1c"]'
+    if value == AUTO:
+        return AUTO
+    if (not isinstance(value, list) or len(value) != 3 or len(set(value)) != 3
+            or not all(isinstance(z, str) and re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d[a-z]", z) for z in value)):
+        raise ValueError(expected)
+    return tuple(value)
+
+
+# section -> key -> (validator, required)
+SCHEMA: dict[str, dict[str, tuple[Callable[[Any], Any], bool]]] = {
+    "stack": {"name": (_stack_name, True), "region": (_region, False), "profile": (_profile, False),
+              "role_arn": (_role_arn, False), "domain": (_domain, True)},
+    "network": {"vpc_cidr": (_vpc_cidr, True), "availability_zones": (_zones, False),
+                "app_port": (_int(1024, 65535), False)},
+    "compute": {"instance_type": (_instance_type, False), "min_size": (_int(0, 100), False),
+                "max_size": (_int(1, 100), False)},
+    "database": {"instance_class": (_db_class, False)},
+}
+
+
+def _check(path: Path, section: str, key: str, value, validator):
+    try:
+        return validator(value)
+    except ValueError as error:
+        raise ConfigError(f"{path}: [{section}] {key}: expected {error}, got {value!r}") from None
+
+
+def stack_path(stack: str, stacks_dir: Path | str | None = None) -> Path:
+    directory = Path(stacks_dir) if stacks_dir else DEFAULT_STACKS_DIR
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,19}", stack or ""):
+        raise UnknownStack(f"--stack: expected a stack name such as \"dev\", got {stack!r}")
+    path = directory / f"{stack}.toml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in directory.glob("*.toml"))) or "none"
+        raise UnknownStack(f"no stack {stack!r}: {path} does not exist (stacks in {directory}: {known})")
+    return path
+
+
+def load_stack(stack: str, stacks_dir: Path | str | None = None) -> StackConfig:
+    return load_file(stack_path(stack, stacks_dir))
+
+
+def load_file(path: Path | str) -> StackConfig:
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+
+    values: dict[str, dict[str, Any]] = {}
+    for section, content in data.items():
+        if section not in SCHEMA:
+            raise ConfigError(f"{path}: unknown section [{section}] (expected one of: "
+                              f"{', '.join('[' + s + ']' for s in SCHEMA)})")
+        if not isinstance(content, dict):
+            raise ConfigError(f"{path}: {section}: expected a [{section}] table")
+    for section, keys in SCHEMA.items():
+        content = data.get(section, {})
+        for key in content:
+            if key not in keys:
+                raise ConfigError(f"{path}: [{section}] unknown key {key!r} (expected one of: {', '.join(keys)})")
+        values[section] = {}
+        for key, (validator, required) in keys.items():
+            if key in content:
+                values[section][key] = _check(path, section, key, content[key], validator)
+            elif required:
+                raise ConfigError(f"{path}: [{section}] {key}: missing (required)")
+
+    stack = values["stack"]
+    if stack["name"] != path.stem:
+        raise ConfigError(f"{path}: [stack] name: expected {path.stem!r} (the file's name), got {stack['name']!r}")
+    compute = ComputeConfig(**values["compute"])
+    if compute.min_size > compute.max_size:
+        raise ConfigError(f"{path}: [compute] min_size: expected at most max_size ({compute.max_size}), "
+                          f"got {compute.min_size}")
+    return StackConfig(
+        name=stack["name"], path=path, region=stack.get("region"), profile=stack.get("profile"),
+        role_arn=stack.get("role_arn"), domain=stack["domain"],
+        network=NetworkConfig(**values["network"]), compute=compute,
+        database=DatabaseConfig(**values["database"]),
+    )

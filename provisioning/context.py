@@ -1,0 +1,123 @@
+"""The Context: one boto3 session, its clients, the region, the standard tags, dry-run, a reporter.
+
+boto3 sessions are not thread-safe, clients are: clients are made here (under a lock, from the one
+session) and shared by the engine's worker threads.
+"""
+from __future__ import annotations
+
+import threading
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+from botocore.exceptions import NoCredentialsError, NoRegionError
+
+from provisioning.calls import CallHook, ReadOnlyGuard
+from provisioning.config import AUTO, StackConfig
+from provisioning.reporter import Reporter
+
+STACK_TAG = "cloudsite:stack"
+RESOURCE_TAG = "cloudsite:resource"
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10},
+                       user_agent_extra="cloudsite-provisioning")
+
+
+def build_session(config: StackConfig) -> boto3.Session:
+    """A session from the profile (or the default chain), then the role to assume if any.
+
+    An assumed role's credentials refresh themselves before they expire, so a long run (an RDS
+    replica takes half an hour) never fails on an expired token.
+    """
+    base = boto3.Session(profile_name=config.profile, region_name=config.region)
+    if base.region_name is None:
+        raise NoRegionError()
+    if base.get_credentials() is None:
+        raise NoCredentialsError()
+    if not config.role_arn:
+        return base
+    fetcher = AssumeRoleCredentialFetcher(
+        client_creator=base._session.create_client,
+        source_credentials=base.get_credentials(),
+        role_arn=config.role_arn,
+        extra_args={"RoleSessionName": f"cloudsite-{config.name}-provisioning"},
+    )
+    assumed = botocore.session.get_session()
+    assumed._credentials = DeferredRefreshableCredentials(
+        method="assume-role", refresh_using=fetcher.fetch_credentials)
+    return boto3.Session(botocore_session=assumed, region_name=base.region_name)
+
+
+class Context:
+    def __init__(self, config: StackConfig, *, session: boto3.Session | None = None,
+                 dry_run: bool = False, reporter: Reporter | None = None, max_workers: int = 4,
+                 hooks: tuple[CallHook, ...] = ()):
+        self.config = config
+        self.stack = config.name
+        self.session = session or build_session(config)
+        self.region = self.session.region_name
+        if not self.region:
+            raise NoRegionError()
+        self.dry_run = dry_run
+        self.reporter = reporter or Reporter()
+        self.max_workers = max_workers
+        self._lock = threading.Lock()
+        self._clients: dict[str, object] = {}
+        self._hooks: list[CallHook] = []
+        self._zones: tuple[str, ...] | None = None
+        for hook in hooks:
+            self.add_hook(hook)
+        if dry_run:
+            self.add_hook(ReadOnlyGuard())
+
+    # --- clients and hooks ---------------------------------------------------------------
+    def client(self, service: str):
+        with self._lock:
+            if service not in self._clients:
+                client = self.session.client(service, region_name=self.region, config=CLIENT_CONFIG)
+                for hook in self._hooks:
+                    hook.attach(client)
+                self._clients[service] = client
+            return self._clients[service]
+
+    def add_hook(self, hook: CallHook) -> None:
+        with self._lock:
+            self._hooks.append(hook)
+            for client in self._clients.values():
+                hook.attach(client)
+
+    # --- tags ----------------------------------------------------------------------------
+    def tags(self, resource: str) -> list[dict[str, str]]:
+        return [{"Key": STACK_TAG, "Value": self.stack}, {"Key": RESOURCE_TAG, "Value": resource},
+                {"Key": "Name", "Value": f"cloudsite-{self.stack}-{resource.split('.', 1)[-1]}"}]
+
+    def tag_specifications(self, resource_type: str, resource: str) -> list[dict]:
+        return [{"ResourceType": resource_type, "Tags": self.tags(resource)}]
+
+    def tag_filters(self, resource: str) -> list[dict]:
+        """EC2 ``Filters`` selecting what this stack tagged as ``resource``."""
+        return [{"Name": f"tag:{STACK_TAG}", "Values": [self.stack]},
+                {"Name": f"tag:{RESOURCE_TAG}", "Values": [resource]}]
+
+    # --- region facts --------------------------------------------------------------------
+    def availability_zones(self) -> tuple[str, ...]:
+        """The configured zones, or the first three the region offers (no opt-in needed)."""
+        with self._lock:
+            if self._zones is not None:
+                return self._zones
+        configured = self.config.network.availability_zones
+        if configured != AUTO:
+            zones = tuple(configured)
+        else:
+            answer = self.client("ec2").describe_availability_zones(Filters=[
+                {"Name": "state", "Values": ["available"]},
+                {"Name": "zone-type", "Values": ["availability-zone"]},
+                {"Name": "opt-in-status", "Values": ["opt-in-not-required"]},
+            ])
+            zones = tuple(sorted(z["ZoneName"] for z in answer["AvailabilityZones"]))[:3]
+            if len(zones) < 3:
+                raise RuntimeError(f"region {self.region} offers {len(zones)} availability zones; "
+                                   "the stack needs three")
+        with self._lock:
+            self._zones = zones
+        return zones

@@ -1,0 +1,518 @@
+"""The network layer: VPC, subnets in three zones, internet gateway, route tables, security groups.
+
+* VPC with DNS support and DNS hostnames on.
+* Three public subnets (one per zone, public IPs on launch: the instances reach AWS APIs through
+  the internet gateway, there is no NAT gateway) and three private subnets for the database, whose
+  route table has no route out of the VPC.
+* Security groups: load balancer (443 and 80 from anywhere), app (its port only from the load
+  balancer's group; no SSH: Session Manager instead), database (3306 only from the app's group;
+  no egress).
+* Outputs under ``/cloudsite/<stack>/network/``.
+"""
+from __future__ import annotations
+
+import ipaddress
+
+from botocore.exceptions import ClientError
+
+from provisioning.config import StackConfig
+from provisioning.layers import Layer, register
+from provisioning.outputs import Parameters, parameter_path
+from provisioning.resource import (Drift, Resource, StackError, error_code, retry_on, tolerate,
+                                   wait_until, waiter_config)
+
+VPC = "network.vpc"
+IGW = "network.internet-gateway"
+PUBLIC_RT = "network.route-table.public"
+PRIVATE_RT = "network.route-table.private"
+LB_SG, APP_SG, DB_SG = "network.sg.lb", "network.sg.app", "network.sg.db"
+ZONES = 3
+MYSQL_PORT = 3306
+ANYWHERE = "0.0.0.0/0"
+# Deleting a group or subnet fails while network interfaces of a deleted load balancer or Lambda
+# linger, for minutes: retry DependencyViolation that long.
+LINGER_TIMEOUT = 20 * 60
+
+
+def public_subnet(i: int) -> str:
+    return f"network.subnet.public-{i + 1}"
+
+
+def private_subnet(i: int) -> str:
+    return f"network.subnet.private-{i + 1}"
+
+
+def subnet_cidrs(vpc_cidr: str) -> tuple[list[str], list[str]]:
+    """Sixteen equal blocks: public subnets take the first three, private ones start halfway."""
+    net = ipaddress.IPv4Network(vpc_cidr)
+    blocks = [str(b) for b in net.subnets(new_prefix=net.prefixlen + 4)]
+    return blocks[0:ZONES], blocks[8:8 + ZONES]
+
+
+def ec2_find(ctx, method: str, key: str, resource: str, filters: list | None = None) -> list[dict]:
+    """Everything of one kind tagged by this stack as ``resource``, in a stable order."""
+    pages = ctx.client("ec2").get_paginator(method).paginate(
+        Filters=ctx.tag_filters(resource) + (filters or []))
+    return [item for page in pages for item in page[key]]
+
+
+def dep_id(deps, name: str) -> str | None:
+    state = deps.get(name)
+    return state["id"] if state else None
+
+
+def planned(name: str) -> str:
+    return f"{name} (to be created)"
+
+
+# --- VPC -------------------------------------------------------------------------------------
+class Vpc(Resource):
+    name, service, kind = VPC, "ec2", "VPC"
+    ATTRIBUTES = ("EnableDnsSupport", "EnableDnsHostnames")
+
+    def __init__(self, cidr: str):
+        self.cidr = cidr
+
+    def find_all(self, ctx, deps):
+        return [{"id": v["VpcId"], "cidr": v["CidrBlock"]}
+                for v in ec2_find(ctx, "describe_vpcs", "Vpcs", self.name)]
+
+    def create(self, ctx, deps):
+        ec2 = ctx.client("ec2")
+        vpc = ec2.create_vpc(CidrBlock=self.cidr,
+                             TagSpecifications=ctx.tag_specifications("vpc", self.name))["Vpc"]
+        ec2.get_waiter("vpc_available").wait(VpcIds=[vpc["VpcId"]], WaiterConfig=waiter_config(2, 60))
+        return {"id": vpc["VpcId"], "cidr": vpc["CidrBlock"]}
+
+    def drift(self, ctx, state, deps):
+        ec2 = ctx.client("ec2")
+        drift = []
+        if state["cidr"] != self.cidr:
+            drift.append(Drift("cidr", state["cidr"], self.cidr, fixable=False))
+        for attribute in self.ATTRIBUTES:
+            key = attribute[0].lower() + attribute[1:]
+            value = ec2.describe_vpc_attribute(VpcId=state["id"], Attribute=key)[attribute]["Value"]
+            if value is not True:
+                drift.append(Drift(attribute, value, True))
+        return drift
+
+    def reconcile(self, ctx, state, drift, deps):
+        for item in drift:  # one attribute per call, as the API demands
+            ctx.client("ec2").modify_vpc_attribute(VpcId=state["id"], **{item.setting: {"Value": True}})
+
+    def delete(self, ctx, state):
+        ec2 = ctx.client("ec2")
+        with tolerate("InvalidVpcID.NotFound"):
+            retry_on(["DependencyViolation"], lambda: ec2.delete_vpc(VpcId=state["id"]),
+                     what=f"VPC {state['id']}", timeout=LINGER_TIMEOUT)
+        wait_until(lambda: not ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [state["id"]]}])["Vpcs"],
+                   what=f"VPC {state['id']} to be deleted")
+
+    def outputs(self, state):
+        return {"vpc-id": state["id"]}
+
+
+# --- Internet gateway ------------------------------------------------------------------------
+class InternetGateway(Resource):
+    name, service, kind = IGW, "ec2", "internet gateway"
+    depends_on = (VPC,)
+
+    def find_all(self, ctx, deps):
+        return [{"id": g["InternetGatewayId"], "vpcs": sorted(a["VpcId"] for a in g.get("Attachments", []))}
+                for g in ec2_find(ctx, "describe_internet_gateways", "InternetGateways", self.name)]
+
+    def create(self, ctx, deps):
+        ec2 = ctx.client("ec2")
+        gateway = ec2.create_internet_gateway(
+            TagSpecifications=ctx.tag_specifications("internet-gateway", self.name))["InternetGateway"]
+        gateway_id = gateway["InternetGatewayId"]
+        ec2.get_waiter("internet_gateway_exists").wait(InternetGatewayIds=[gateway_id],
+                                                       WaiterConfig=waiter_config(2, 60))
+        return {"id": gateway_id, "vpcs": []}
+
+    def drift(self, ctx, state, deps):
+        want = [dep_id(deps, VPC) or planned(VPC)]
+        return [] if state["vpcs"] == want else [Drift("attached to", state["vpcs"], want)]
+
+    def reconcile(self, ctx, state, drift, deps):
+        ec2, vpc = ctx.client("ec2"), dep_id(deps, VPC)
+        for other in state["vpcs"]:
+            if other != vpc:
+                self._detach(ec2, state["id"], other)
+        if vpc not in state["vpcs"]:
+            with tolerate("Resource.AlreadyAssociated"):
+                ec2.attach_internet_gateway(InternetGatewayId=state["id"], VpcId=vpc)
+        return {"id": state["id"], "vpcs": [vpc]}
+
+    @staticmethod
+    def _detach(ec2, gateway_id, vpc_id):
+        # DependencyViolation while addresses mapped in the VPC are being released
+        with tolerate("Gateway.NotAttached"):
+            retry_on(["DependencyViolation"],
+                     lambda: ec2.detach_internet_gateway(InternetGatewayId=gateway_id, VpcId=vpc_id),
+                     what=f"detaching {gateway_id}", timeout=LINGER_TIMEOUT)
+
+    def delete(self, ctx, state):
+        ec2 = ctx.client("ec2")
+        for vpc in state["vpcs"]:
+            self._detach(ec2, state["id"], vpc)
+        with tolerate("InvalidInternetGatewayID.NotFound"):
+            ec2.delete_internet_gateway(InternetGatewayId=state["id"])
+
+    def outputs(self, state):
+        return {"internet-gateway-id": state["id"]}
+
+
+# --- Subnets ---------------------------------------------------------------------------------
+class Subnet(Resource):
+    service, kind = "ec2", "subnet"
+    depends_on = (VPC,)
+
+    def __init__(self, name: str, zone_index: int, cidr: str, public: bool):
+        self.name, self.zone_index, self.cidr, self.public = name, zone_index, cidr, public
+
+    def find_all(self, ctx, deps):
+        return [self._state(s) for s in ec2_find(ctx, "describe_subnets", "Subnets", self.name)]
+
+    @staticmethod
+    def _state(subnet):
+        return {"id": subnet["SubnetId"], "vpc": subnet["VpcId"], "cidr": subnet["CidrBlock"],
+                "zone": subnet["AvailabilityZone"], "public_ip": subnet.get("MapPublicIpOnLaunch", False)}
+
+    def create(self, ctx, deps):
+        ec2 = ctx.client("ec2")
+        subnet = ec2.create_subnet(
+            VpcId=dep_id(deps, VPC), CidrBlock=self.cidr,
+            AvailabilityZone=ctx.availability_zones()[self.zone_index],
+            TagSpecifications=ctx.tag_specifications("subnet", self.name))["Subnet"]
+        ec2.get_waiter("subnet_available").wait(SubnetIds=[subnet["SubnetId"]],
+                                                WaiterConfig=waiter_config(2, 60))
+        return self._state(subnet)
+
+    def drift(self, ctx, state, deps):
+        drift = []
+        vpc = dep_id(deps, VPC)
+        for setting, have, want in (("vpc", state["vpc"], vpc), ("cidr", state["cidr"], self.cidr),
+                                    ("zone", state["zone"], ctx.availability_zones()[self.zone_index])):
+            if have != want:
+                drift.append(Drift(setting, have, want, fixable=False))
+        if state["public_ip"] != self.public:
+            drift.append(Drift("MapPublicIpOnLaunch", state["public_ip"], self.public))
+        return drift
+
+    def reconcile(self, ctx, state, drift, deps):
+        ctx.client("ec2").modify_subnet_attribute(SubnetId=state["id"],
+                                                  MapPublicIpOnLaunch={"Value": self.public})
+        return {**state, "public_ip": self.public}
+
+    def delete(self, ctx, state):
+        ec2 = ctx.client("ec2")
+        with tolerate("InvalidSubnetID.NotFound"):
+            retry_on(["DependencyViolation"], lambda: ec2.delete_subnet(SubnetId=state["id"]),
+                     what=f"subnet {state['id']}", timeout=LINGER_TIMEOUT)
+
+    def outputs(self, state):
+        return {"subnet-id": state["id"], "zone": state["zone"]}
+
+
+# --- Route tables ----------------------------------------------------------------------------
+class RouteTable(Resource):
+    service, kind = "ec2", "route table"
+
+    def __init__(self, name: str, subnets: list[str], routes: dict[str, str]):
+        """``routes``: destination CIDR -> logical name of the gateway it goes to."""
+        self.name, self.subnets, self.routes = name, subnets, routes
+        self.depends_on = (VPC, *subnets, *sorted(set(routes.values())))
+
+    def find_all(self, ctx, deps):
+        return [self._state(t) for t in ec2_find(ctx, "describe_route_tables", "RouteTables", self.name)]
+
+    @staticmethod
+    def _state(table):
+        routes = {}
+        for route in table.get("Routes", []):
+            target = (route.get("GatewayId") or route.get("NatGatewayId") or route.get("InstanceId")
+                      or route.get("NetworkInterfaceId") or route.get("TransitGatewayId")
+                      or route.get("VpcPeeringConnectionId") or "?")
+            if target != "local" and route.get("Origin") != "CreateRouteTable" and "DestinationCidrBlock" in route:
+                routes[route["DestinationCidrBlock"]] = target
+        associations = {a["SubnetId"]: a["RouteTableAssociationId"]
+                        for a in table.get("Associations", []) if not a.get("Main") and a.get("SubnetId")}
+        return {"id": table["RouteTableId"], "vpc": table["VpcId"], "routes": routes,
+                "associations": associations}
+
+    def create(self, ctx, deps):
+        table = ctx.client("ec2").create_route_table(
+            VpcId=dep_id(deps, VPC),
+            TagSpecifications=ctx.tag_specifications("route-table", self.name))["RouteTable"]
+        return self._state(table)  # routes and associations: reconcile
+
+    def _wanted(self, deps):
+        routes = {cidr: dep_id(deps, gw) or planned(gw) for cidr, gw in self.routes.items()}
+        subnets = {dep_id(deps, s) or planned(s) for s in self.subnets}
+        return routes, subnets
+
+    def drift(self, ctx, state, deps):
+        routes, subnets = self._wanted(deps)
+        drift = []
+        if state["vpc"] != dep_id(deps, VPC):
+            drift.append(Drift("vpc", state["vpc"], dep_id(deps, VPC), fixable=False))
+        for cidr in sorted(set(routes) | set(state["routes"])):
+            if state["routes"].get(cidr) != routes.get(cidr):
+                drift.append(Drift(f"route {cidr}", state["routes"].get(cidr), routes.get(cidr)))
+        if set(state["associations"]) != subnets:
+            drift.append(Drift("subnets", set(state["associations"]), subnets))
+        return drift
+
+    def reconcile(self, ctx, state, drift, deps):
+        ec2, table = ctx.client("ec2"), state["id"]
+        routes, subnets = self._wanted(deps)
+        # A route table just created may not be visible to the next call yet.
+        eventually = lambda call: retry_on(["InvalidRouteTableID.NotFound"], call,  # noqa: E731
+                                           what=f"route table {table}", timeout=120, delay=2)
+        for cidr, target in sorted(routes.items()):
+            have = state["routes"].get(cidr)
+            if have == target:
+                continue
+            if have is None:
+                try:
+                    eventually(lambda: ec2.create_route(RouteTableId=table, DestinationCidrBlock=cidr,
+                                                        GatewayId=target))
+                    continue
+                except ClientError as error:
+                    if error_code(error) != "RouteAlreadyExists":
+                        raise
+            ec2.replace_route(RouteTableId=table, DestinationCidrBlock=cidr, GatewayId=target)
+        for cidr in sorted(set(state["routes"]) - set(routes)):
+            with tolerate("InvalidRoute.NotFound"):
+                ec2.delete_route(RouteTableId=table, DestinationCidrBlock=cidr)
+
+        missing = sorted(subnets - set(state["associations"]))
+        elsewhere = {}
+        if missing:  # a subnet explicitly associated with another table must be moved
+            for other in ec2.describe_route_tables(
+                    Filters=[{"Name": "association.subnet-id", "Values": missing}])["RouteTables"]:
+                for assoc in other.get("Associations", []):
+                    if assoc.get("SubnetId") in missing and other["RouteTableId"] != table:
+                        elsewhere[assoc["SubnetId"]] = assoc["RouteTableAssociationId"]
+        associations = {s: a for s, a in state["associations"].items() if s in subnets}
+        for subnet in missing:
+            if subnet in elsewhere:
+                answer = ec2.replace_route_table_association(AssociationId=elsewhere[subnet],
+                                                             RouteTableId=table)
+                associations[subnet] = answer["NewAssociationId"]
+            else:
+                answer = eventually(lambda: ec2.associate_route_table(RouteTableId=table, SubnetId=subnet))
+                associations[subnet] = answer["AssociationId"]
+        for subnet, assoc in sorted(state["associations"].items()):
+            if subnet not in subnets:
+                with tolerate("InvalidAssociationID.NotFound"):
+                    ec2.disassociate_route_table(AssociationId=assoc)
+        return {**state, "routes": routes, "associations": associations}
+
+    def delete(self, ctx, state):
+        ec2 = ctx.client("ec2")
+        for assoc in state["associations"].values():
+            with tolerate("InvalidAssociationID.NotFound"):
+                ec2.disassociate_route_table(AssociationId=assoc)
+        with tolerate("InvalidRouteTableID.NotFound"):
+            retry_on(["DependencyViolation"], lambda: ec2.delete_route_table(RouteTableId=state["id"]),
+                     what=f"route table {state['id']}", timeout=LINGER_TIMEOUT)
+
+    def outputs(self, state):
+        return {"route-table-id": state["id"]}
+
+
+# --- Security groups -------------------------------------------------------------------------
+# A rule: (protocol, from port, to port, kind, source) with kind "cidr", "cidr6", "sg" or "pl";
+# in a recipe a "sg" source is the logical name of the group, resolved to its id through deps.
+Rule = tuple
+ALL_OUT: Rule = ("-1", None, None, "cidr", ANYWHERE)
+_PERMISSION_KEYS = {"cidr": ("IpRanges", "CidrIp"), "cidr6": ("Ipv6Ranges", "CidrIpv6"),
+                    "sg": ("UserIdGroupPairs", "GroupId"), "pl": ("PrefixListIds", "PrefixListId")}
+
+
+def flatten(permissions: list[dict]) -> set[Rule]:
+    rules = set()
+    for perm in permissions:
+        proto = perm["IpProtocol"]
+        low, high = (None, None) if proto == "-1" else (perm.get("FromPort"), perm.get("ToPort"))
+        for kind, (list_key, value_key) in _PERMISSION_KEYS.items():
+            for item in perm.get(list_key, []):
+                rules.add((proto, low, high, kind, item[value_key]))
+    return rules
+
+
+def permission(rule: Rule, description: str = "") -> dict:
+    proto, low, high, kind, value = rule
+    perm = {"IpProtocol": proto}
+    if proto != "-1":
+        perm.update(FromPort=low, ToPort=high)
+    list_key, value_key = _PERMISSION_KEYS[kind]
+    entry = {value_key: value}
+    if description:
+        entry["Description"] = description
+    perm[list_key] = [entry]
+    return perm
+
+
+def show(rule: Rule) -> str:
+    proto, low, high, kind, value = rule
+    ports = "all" if proto == "-1" else (f"{proto}/{low}" if low == high else f"{proto}/{low}-{high}")
+    return f"{ports} {value}"
+
+
+class SecurityGroup(Resource):
+    service, kind = "ec2", "security group"
+
+    def __init__(self, name: str, description: str, ingress: dict[Rule, str],
+                 egress: dict[Rule, str]):
+        """``ingress`` / ``egress``: rule -> description; an empty egress means none at all."""
+        self.name, self.description, self.ingress, self.egress = name, description, ingress, egress
+        groups = {r[4] for r in [*ingress, *egress] if r[3] == "sg"}
+        self.depends_on = (VPC, *sorted(groups))
+
+    def group_name(self, ctx) -> str:
+        return f"cloudsite-{ctx.stack}-{self.name.rsplit('.', 1)[-1]}"
+
+    def find_all(self, ctx, deps):
+        return [self._state(g) for g in ec2_find(ctx, "describe_security_groups", "SecurityGroups", self.name)]
+
+    @staticmethod
+    def _state(group):
+        return {"id": group["GroupId"], "vpc": group["VpcId"],
+                "ingress": flatten(group.get("IpPermissions", [])),
+                "egress": flatten(group.get("IpPermissionsEgress", []))}
+
+    def create(self, ctx, deps):
+        ec2, vpc = ctx.client("ec2"), dep_id(deps, VPC)
+        try:
+            group_id = ec2.create_security_group(
+                GroupName=self.group_name(ctx), Description=self.description, VpcId=vpc,
+                TagSpecifications=ctx.tag_specifications("security-group", self.name))["GroupId"]
+        except ClientError as error:
+            if error_code(error) == "InvalidGroup.Duplicate":
+                raise StackError(f"a security group named {self.group_name(ctx)} exists in {vpc} without "
+                                 f"this stack's tags; delete it or tag it {self.name}") from None
+            raise
+        ec2.get_waiter("security_group_exists").wait(GroupIds=[group_id], WaiterConfig=waiter_config(2, 60))
+        # AWS gives a new VPC group one rule: all traffic out. Reconcile does the rest.
+        return {"id": group_id, "vpc": vpc, "ingress": set(), "egress": {ALL_OUT}}
+
+    def _resolve(self, rules: dict[Rule, str], deps) -> dict[Rule, str]:
+        resolved = {}
+        for rule, description in rules.items():
+            if rule[3] == "sg":
+                rule = (*rule[:4], dep_id(deps, rule[4]) or planned(rule[4]))
+            resolved[rule] = description
+        return resolved
+
+    def drift(self, ctx, state, deps):
+        drift = []
+        if state["vpc"] != dep_id(deps, VPC):
+            drift.append(Drift("vpc", state["vpc"], dep_id(deps, VPC), fixable=False))
+        for direction, rules in (("ingress", self.ingress), ("egress", self.egress)):
+            want = set(self._resolve(rules, deps))
+            if state[direction] != want:
+                drift.append(Drift(direction, {show(r) for r in state[direction]}, {show(r) for r in want}))
+        return drift
+
+    def reconcile(self, ctx, state, drift, deps):
+        ec2 = ctx.client("ec2")
+        calls = {"ingress": (ec2.authorize_security_group_ingress, ec2.revoke_security_group_ingress),
+                 "egress": (ec2.authorize_security_group_egress, ec2.revoke_security_group_egress)}
+        new_state = dict(state)
+        for direction, rules in (("ingress", self.ingress), ("egress", self.egress)):
+            want = self._resolve(rules, deps)
+            authorize, revoke = calls[direction]
+            missing = [permission(r, want[r]) for r in sorted(set(want) - state[direction], key=str)]
+            extra = [permission(r) for r in sorted(state[direction] - set(want), key=str)]
+            if missing:
+                try:
+                    authorize(GroupId=state["id"], IpPermissions=missing)
+                except ClientError as error:
+                    if error_code(error) != "InvalidPermission.Duplicate":
+                        raise
+                    for perm in missing:  # some were there already: add the others one by one
+                        with tolerate("InvalidPermission.Duplicate"):
+                            authorize(GroupId=state["id"], IpPermissions=[perm])
+            if extra:
+                with tolerate("InvalidPermission.NotFound"):
+                    revoke(GroupId=state["id"], IpPermissions=extra)
+            new_state[direction] = set(want)
+        return new_state
+
+    def delete(self, ctx, state):
+        ec2 = ctx.client("ec2")
+        with tolerate("InvalidGroup.NotFound"):
+            retry_on(["DependencyViolation"], lambda: ec2.delete_security_group(GroupId=state["id"]),
+                     what=f"security group {state['id']}", timeout=LINGER_TIMEOUT)
+
+    def outputs(self, state):
+        return {"group-id": state["id"]}
+
+
+# --- The layer -------------------------------------------------------------------------------
+def build(config: StackConfig) -> list[Resource]:
+    public_cidrs, private_cidrs = subnet_cidrs(config.network.vpc_cidr)
+    port = config.network.app_port
+    public = [Subnet(public_subnet(i), i, public_cidrs[i], public=True) for i in range(ZONES)]
+    private = [Subnet(private_subnet(i), i, private_cidrs[i], public=False) for i in range(ZONES)]
+    groups = [
+        SecurityGroup(LB_SG, "cloudsite load balancer: HTTPS and HTTP from anywhere",
+                      ingress={("tcp", 443, 443, "cidr", ANYWHERE): "HTTPS from anywhere",
+                               ("tcp", 80, 80, "cidr", ANYWHERE): "HTTP from anywhere (redirected)"},
+                      egress={ALL_OUT: ""}),
+        SecurityGroup(APP_SG, "cloudsite app instances: the app port from the load balancer only",
+                      ingress={("tcp", port, port, "sg", LB_SG): "app port from the load balancer"},
+                      egress={ALL_OUT: ""}),
+        SecurityGroup(DB_SG, "cloudsite database: MySQL from the app instances only",
+                      ingress={("tcp", MYSQL_PORT, MYSQL_PORT, "sg", APP_SG): "MySQL from the app"},
+                      egress={}),
+    ]
+    tables = [
+        RouteTable(PUBLIC_RT, [s.name for s in public], {ANYWHERE: IGW}),
+        RouteTable(PRIVATE_RT, [s.name for s in private], {}),
+    ]
+
+    def values(deps):
+        ids = lambda names: ",".join(deps[n]["id"] for n in names)  # noqa: E731
+        return {
+            "vpc-id": deps[VPC]["id"],
+            "public-subnet-ids": ids([s.name for s in public]),
+            "private-subnet-ids": ids([s.name for s in private]),
+            "availability-zones": ",".join(deps[s.name]["zone"] for s in public),
+            "lb-security-group-id": deps[LB_SG]["id"],
+            "app-security-group-id": deps[APP_SG]["id"],
+            "db-security-group-id": deps[DB_SG]["id"],
+        }
+
+    resources: list[Resource] = [Vpc(config.network.vpc_cidr), InternetGateway(), *public, *private,
+                                 *tables, *groups]
+    outputs = Parameters("network", (VPC, *[s.name for s in public + private], LB_SG, APP_SG, DB_SG),
+                         values)
+    return [*resources, outputs]
+
+
+def inventory(ctx) -> dict:
+    """Counts of everything of the layer's kinds in the region, tagged or not, and of the stack's
+    parameters: two runs from the same empty emulator must end with equal counts (tests)."""
+    ec2 = ctx.client("ec2")
+    tables = ec2.describe_route_tables()["RouteTables"]
+    groups = ec2.describe_security_groups()["SecurityGroups"]
+    return {
+        "vpcs": len(ec2.describe_vpcs()["Vpcs"]),
+        "subnets": len(ec2.describe_subnets()["Subnets"]),
+        "internet_gateways": len(ec2.describe_internet_gateways()["InternetGateways"]),
+        "route_tables": len(tables),
+        "routes": sum(len(t.get("Routes", [])) for t in tables),
+        "associations": sum(len(t.get("Associations", [])) for t in tables),
+        "security_groups": len(groups),
+        "rules": sum(len(flatten(g.get("IpPermissions", []))) + len(flatten(g.get("IpPermissionsEgress", [])))
+                     for g in groups),
+        "parameters": sum(len(page["Parameters"]) for page in ctx.client("ssm").get_paginator(
+            "get_parameters_by_path").paginate(Path=parameter_path(ctx.stack, "network"))),
+    }
+
+
+register(Layer("network", build, inventory))

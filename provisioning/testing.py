@@ -1,0 +1,261 @@
+"""Test helpers every layer uses: stack files, contexts, and the crash-resume check.
+
+The crash-resume check, for a layer: run a clean apply and count its mutating calls (N); then for
+every k in 1..N, in a fresh emulator, apply with a hook that "crashes" the process after the k-th
+mutating call has succeeded (every later call fails too, as in a dead process), apply again with a
+fresh context (a new process), and compare with the clean run: the same inventory of what exists
+(tags or not: no duplicate VPC, subnet, group or rule), every recipe found exactly once with no
+drift, and a further apply making no mutating call.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import botocore.session
+
+from provisioning import layers
+from provisioning.calls import CallCounter, CallHook, is_mutating
+from provisioning.config import load_file
+from provisioning.context import Context
+from provisioning.engine import Engine, EngineFailed
+from provisioning.reporter import Reporter
+
+STACK_TOML = """\
+[stack]
+name = "{name}"
+region = "{region}"
+domain = "{name}.example.com"
+
+[network]
+vpc_cidr = "{vpc_cidr}"
+availability_zones = {zones}
+app_port = {app_port}
+"""
+
+
+def write_stack(directory: Path, name: str = "dev", *, region: str = "us-east-1",
+                vpc_cidr: str = "10.20.0.0/16", zones: str = '"auto"', app_port: int = 8000) -> Path:
+    """A stack file for tests: no profile, no role (the fake environment credentials)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.toml"
+    path.write_text(STACK_TOML.format(name=name, region=region, vpc_cidr=vpc_cidr, zones=zones,
+                                      app_port=app_port))
+    return path
+
+
+@functools.lru_cache(maxsize=1)
+def _shared_botocore_session():
+    # Loading service models is most of a client's cost; tests make many contexts, so they share
+    # one botocore session (and its model cache). Products make one session per run.
+    return botocore.session.get_session()
+
+
+def make_context(config, *, hooks=(), dry_run=False, max_workers=4, stream=None) -> Context:
+    session = boto3.Session(botocore_session=_shared_botocore_session(),
+                            region_name=config.region or "us-east-1")
+    return Context(config, session=session, dry_run=dry_run, max_workers=max_workers,
+                   reporter=Reporter(stream if stream is not None else io.StringIO()), hooks=hooks)
+
+
+def engine_for(ctx, layer_names: list[str] | None = None) -> Engine:
+    return Engine(ctx, layers.resources(ctx.config, layer_names), known=layers.resources(ctx.config))
+
+
+# What "tagged with the stack" means, per kind: (service, describe method, result key). moto keeps
+# the tags of deleted EC2 resources in describe_tags, so each kind is listed by its own describe.
+TAGGED_KINDS = [
+    ("ec2", "describe_vpcs", "Vpcs"),
+    ("ec2", "describe_subnets", "Subnets"),
+    ("ec2", "describe_internet_gateways", "InternetGateways"),
+    ("ec2", "describe_route_tables", "RouteTables"),
+    ("ec2", "describe_security_groups", "SecurityGroups"),
+]
+
+
+def tagged_with_stack(ctx) -> dict[str, int]:
+    """How many resources of each known kind carry ``cloudsite:stack=<stack>`` (non-zero only)."""
+    found = {}
+    for service, method, key in TAGGED_KINDS:
+        pages = ctx.client(service).get_paginator(method).paginate(
+            Filters=[{"Name": "tag:cloudsite:stack", "Values": [ctx.stack]}])
+        count = sum(len(page[key]) for page in pages)
+        if count:
+            found[f"{service}.{key}"] = count
+    parameters = ctx.client("ssm").get_paginator("describe_parameters").paginate(
+        ParameterFilters=[{"Key": "tag:cloudsite:stack", "Values": [ctx.stack]}])
+    count = sum(len(page["Parameters"]) for page in parameters)
+    if count:
+        found["ssm.Parameters"] = count
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def moto_server(env: dict | None = None):
+    """A ``moto_server`` process on loopback for the duration; yields its endpoint URL."""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "MOTO_EC2_LOAD_DEFAULT_AMIS": "false", **(env or {})})
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto_server did not start on {endpoint}") from None
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class SimulatedCrash(RuntimeError):
+    pass
+
+
+class CrashAfter(CallHook):
+    """Lets k mutating calls through, then the process is "dead": every later call raises."""
+
+    def __init__(self, k: int):
+        self.k = k
+        self.mutating = 0
+        self.crashed = False
+        self._lock = threading.Lock()
+
+    def before(self, service, operation, params):
+        if self.crashed:
+            raise SimulatedCrash(f"dead process: {service}:{operation} never sent")
+
+    def after(self, service, operation):
+        if not is_mutating(operation):
+            return
+        with self._lock:
+            self.mutating += 1
+            if self.mutating >= self.k:
+                self.crashed = True
+        if self.crashed:
+            raise SimulatedCrash(f"crash after mutating call {self.k} ({service}:{operation})")
+
+
+@dataclass
+class RunOutcome:
+    mutating_calls: int
+    inventory: dict
+    status: dict[str, str]
+    rerun_mutating_calls: int
+    crashed: bool = False
+    problems: list[str] = field(default_factory=list)
+
+
+def _inventory(ctx, layer_names) -> dict:
+    found = {}
+    for name in layer_names:
+        inventory = layers.LAYERS[name].inventory
+        if inventory is not None:
+            found.update({f"{name}.{key}": value for key, value in inventory(ctx).items()})
+    return found
+
+
+def run_once(config, layer: str, *, crash_after: int | None = None, prerequisites=(),
+             max_workers: int = 1) -> RunOutcome:
+    """One scenario in the current (fresh) emulator: prerequisites applied, then the layer
+    applied (crashing after ``crash_after`` mutating calls if given) and applied again."""
+    if prerequisites:
+        engine_for(make_context(config), list(prerequisites)).apply()
+    counter = CallCounter()
+    crashed = False
+    hooks = [counter] + ([CrashAfter(crash_after)] if crash_after is not None else [])
+    ctx = make_context(config, hooks=hooks, max_workers=max_workers)
+    try:
+        engine_for(ctx, [layer]).apply()
+    except EngineFailed as failed:
+        if crash_after is None or not all(isinstance(r.error, SimulatedCrash) for r in failed.failures):
+            raise
+        crashed = True
+    first_mutating = counter.mutating
+    problems = []
+    recheck = CallCounter()
+    ctx = make_context(config, hooks=[recheck])
+    try:
+        if crashed:  # the operator runs the same command again, in a new process
+            engine_for(make_context(config, max_workers=4), [layer]).apply()
+        engine_for(ctx, [layer]).apply()
+    except EngineFailed as failed:
+        problems.append(f"the run after the crash failed: {failed}")
+    status = {r.name: r.action for r in engine_for(ctx, [layer]).status()}
+    return RunOutcome(first_mutating, _inventory(ctx, [*prerequisites, layer]), status,
+                      recheck.mutating, crashed, problems)
+
+
+@dataclass
+class CrashResumeReport:
+    clean: RunOutcome
+    ks: list[int]                   # the k that were run
+    problems: dict[int, list[str]]  # per k, how the resumed stack differs from the clean one
+
+    def describe(self) -> str:
+        return "\n".join(f"k={k}: {'; '.join(found)}" for k, found in self.problems.items())
+
+
+def check_crash_resume(config, layer: str, *, prerequisites=(), ks=None, stride: int = 1,
+                       max_workers: int = 1, mock=None) -> CrashResumeReport:
+    """Run the scenario for every k in 1..N (or every ``stride``-th, or the given ks); returns
+    the clean run and, per k, what differed from it (empty: every k resumed into the clean stack).
+    ``max_workers=1`` makes the k-th call the same call in every run; more workers test crashes
+    while recipes run concurrently."""
+    from moto import mock_aws
+
+    mock = mock or mock_aws
+    with mock():
+        clean = run_once(config, layer, prerequisites=prerequisites)
+    problems: dict[int, list[str]] = {}
+    if clean.problems:
+        raise AssertionError(f"the clean run of {layer} failed: {clean.problems}")
+    ks = list(ks if ks is not None else range(1, clean.mutating_calls + 1, stride))
+    for k in ks:
+        with mock():
+            outcome = run_once(config, layer, crash_after=k, prerequisites=prerequisites,
+                               max_workers=max_workers)
+        found = list(outcome.problems)
+        if not outcome.crashed:
+            found.append("the run did not crash")
+        if outcome.inventory != clean.inventory:
+            diff = {key: (outcome.inventory.get(key), clean.inventory.get(key))
+                    for key in set(outcome.inventory) | set(clean.inventory)
+                    if outcome.inventory.get(key) != clean.inventory.get(key)}
+            found.append(f"inventory (resumed, clean): {diff}")
+        bad = {name: action for name, action in outcome.status.items() if action != "ok"}
+        if bad:
+            found.append(f"status: {bad}")
+        if outcome.rerun_mutating_calls:
+            found.append(f"a further run made {outcome.rerun_mutating_calls} mutating calls")
+        if found:
+            problems[k] = found
+    return CrashResumeReport(clean, ks, problems)

@@ -1,0 +1,36 @@
+import pytest
+from moto import mock_aws
+
+from provisioning import resource
+from provisioning.config import load_file
+from provisioning.testing import make_context, write_stack
+
+
+@pytest.fixture(autouse=True)
+def _no_real_sleeping(monkeypatch):
+    monkeypatch.setattr(resource, "sleep", lambda seconds: None)
+    # moto loads thousands of public AMIs into every fresh EC2 backend; no network test needs them
+    # (a layer that does can set it back to "true")
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+
+@pytest.fixture
+def stacks_dir(tmp_path):
+    write_stack(tmp_path / "stacks", "dev")
+    return tmp_path / "stacks"
+
+
+@pytest.fixture
+def config(stacks_dir):
+    return load_file(stacks_dir / "dev.toml")
+
+
+@pytest.fixture
+def aws():
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def ctx(config, aws):
+    return make_context(config)
