@@ -8,6 +8,8 @@ import json
 import re
 from pathlib import Path
 
+from provisioning import naming
+
 TEMPLATE = Path(__file__).resolve().parent / "cloudwatch-agent.json"
 APP_LOG = "/var/log/cloudsite/app.log"
 WORKER_LOG = "/var/log/cloudsite/worker.log"
@@ -16,7 +18,7 @@ _STACK_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 
 def log_group_names(stack: str) -> list[str]:
     """The log groups the agent writes to, which provisioning creates with a retention."""
-    return [f"/cloudsite/{stack}/app", f"/cloudsite/{stack}/worker"]
+    return [naming.log_group(stack, "app"), naming.log_group(stack, "worker")]
 
 
 def render_agent_config(stack: str) -> dict:

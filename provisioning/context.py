@@ -65,6 +65,7 @@ class Context:
         self._clients: dict[str, object] = {}
         self._hooks: list[CallHook] = []
         self._zones: tuple[str, ...] | None = None
+        self._account: str | None = None
         for hook in hooks:
             self.add_hook(hook)
         if dry_run:
@@ -98,6 +99,23 @@ class Context:
         """EC2 ``Filters`` selecting what this stack tagged as ``resource``."""
         return [{"Name": f"tag:{STACK_TAG}", "Values": [self.stack]},
                 {"Name": f"tag:{RESOURCE_TAG}", "Values": [resource]}]
+
+    # --- account facts -------------------------------------------------------------------
+    @property
+    def account_id(self) -> str:
+        """The AWS account the session acts in (STS GetCallerIdentity, asked once)."""
+        if self._account is None:
+            self._account = self.client("sts").get_caller_identity()["Account"]
+        return self._account
+
+    @property
+    def partition(self) -> str:
+        return self.session.get_partition_for_region(self.region)
+
+    def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
+        """``arn:<partition>:<service>:<region>:<account>:<resource>`` for this stack's names."""
+        return (f"arn:{self.partition}:{service}:{self.region if region else ''}:"
+                f"{self.account_id if account else ''}:{resource}")
 
     # --- region facts --------------------------------------------------------------------
     def availability_zones(self) -> tuple[str, ...]:

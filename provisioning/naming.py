@@ -1,0 +1,94 @@
+"""AWS names of the stack's resources, in one place, so every layer (and the app's settings)
+agrees on them. Names that AWS makes global (S3 buckets) or account-wide (IAM) carry the stack,
+the account and, for buckets, the region, so two stacks or accounts never collide.
+"""
+
+
+def prefix(stack: str) -> str:
+    return f"cloudsite-{stack}"
+
+
+# --- data layer ---
+def bucket(stack: str, purpose: str, account: str, region: str) -> str:
+    """``cloudsite-dev-app-123456789012-eu-west-1`` (at most 63 characters, DNS-safe)."""
+    name = f"{prefix(stack)}-{purpose}-{account}-{region}"
+    if len(name) > 63:
+        raise ValueError(f"bucket name {name!r} is longer than 63 characters: shorten the stack name")
+    return name
+
+
+def kms_alias(stack: str, purpose: str) -> str:
+    """``alias/cloudsite/dev/s3`` (purposes: s3, rds, ebs, sns)."""
+    return f"alias/cloudsite/{stack}/{purpose}"
+
+
+def db_instance(stack: str, replica: bool = False) -> str:
+    return f"{prefix(stack)}-db" + ("-replica" if replica else "")
+
+
+def db_parameter_group(stack: str) -> str:
+    return f"{prefix(stack)}-mysql8"
+
+
+def db_subnet_group(stack: str) -> str:
+    return f"{prefix(stack)}-db"
+
+
+DB_NAME = "cloudsite"
+DB_USER = "cloudsite"
+
+
+def token_table(stack: str) -> str:
+    return f"{prefix(stack)}-verification-tokens"
+
+
+# --- pipeline layer ---
+def topic(stack: str) -> str:
+    return f"{prefix(stack)}-verification"
+
+
+def queue(stack: str, dead_letter: bool = False) -> str:
+    return f"{prefix(stack)}-celery" + ("-dead-letter" if dead_letter else "")
+
+
+def lambda_function(stack: str) -> str:
+    return f"{prefix(stack)}-verification-mail"
+
+
+def codedeploy_application(stack: str) -> str:
+    return prefix(stack)
+
+
+def codedeploy_group(stack: str) -> str:
+    return f"{prefix(stack)}-app"
+
+
+# --- compute layer ---
+def role(stack: str, purpose: str) -> str:
+    """IAM role names (account-wide): ``cloudsite-dev-instance``, ``-lambda``, ``-codedeploy``, ``-ci``."""
+    return f"{prefix(stack)}-{purpose}"
+
+
+def instance_profile(stack: str) -> str:
+    return f"{prefix(stack)}-instance"
+
+
+def launch_template(stack: str) -> str:
+    return f"{prefix(stack)}-app"
+
+
+def load_balancer(stack: str) -> str:
+    return f"{prefix(stack)}-alb"
+
+
+def target_group(stack: str) -> str:
+    return f"{prefix(stack)}-app"
+
+
+def auto_scaling_group(stack: str) -> str:
+    return f"{prefix(stack)}-app"
+
+
+def log_group(stack: str, stream: str) -> str:
+    """``/cloudsite/dev/app`` and ``/cloudsite/dev/worker``, where the CloudWatch agent ships logs."""
+    return f"/cloudsite/{stack}/{stream}"
