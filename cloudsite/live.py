@@ -60,12 +60,12 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @contextmanager
-def moto_server(log_path: Path):
+def moto_server(log_path: Path | None = None, env: dict | None = None):
     """A ``moto_server`` on a free loopback port; yields its endpoint URL."""
     port = free_port()
-    env = {**os.environ, **FAKE_AWS}
+    env = {**os.environ, **FAKE_AWS, "MOTO_ACM_VALIDATION_WAIT": "0", **(env or {})}
     env.pop("AWS_ENDPOINT_URL", None)
-    with open(log_path, "wb") as log:
+    with open(log_path or os.devnull, "wb") as log:
         process = subprocess.Popen(
             [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
             stdout=log, stderr=subprocess.STDOUT, env=env,

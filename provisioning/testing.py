@@ -12,19 +12,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
 import botocore.session
 
+from cloudsite import live
 from provisioning import layers
 from provisioning.calls import CallCounter, CallHook, is_mutating
 from provisioning.config import load_file
@@ -102,38 +97,12 @@ def tagged_with_stack(ctx) -> dict[str, int]:
     return found
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
 def moto_server(env: dict | None = None):
-    """A ``moto_server`` process on loopback for the duration; yields its endpoint URL."""
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "MOTO_EC2_LOAD_DEFAULT_AMIS": "false", **(env or {})})
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto_server did not start on {endpoint}") from None
-                time.sleep(0.1)
-        yield endpoint
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    """A ``moto_server`` process on loopback for the duration; yields its endpoint URL.
+
+    Provisioning never needs moto's catalogue of default AMIs, which makes start-up slow.
+    """
+    return live.moto_server(env={"MOTO_EC2_LOAD_DEFAULT_AMIS": "false", **(env or {})})
 
 
 class SimulatedCrash(RuntimeError):
