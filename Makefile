@@ -10,7 +10,7 @@ TEST_MYSQL_URL ?= mysql://root@127.0.0.1:3306/cloudsite
 REDIS_URL ?= redis://127.0.0.1:6379/15
 export REDIS_URL
 
-.PHONY: run test test-sqlite test-mysql bench bench-upload bench-provision sysdeps clean
+.PHONY: run test test-sqlite test-mysql bench bench-upload bench-provision bench-load sysdeps clean
 
 run: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
@@ -34,6 +34,10 @@ bench-upload: $(VENV)/.dev
 
 bench-provision: $(VENV)/.dev
 	$(PY) bench/provision.py
+
+bench-load: $(VENV)/.dev
+	$(PY) -m pip install -q -r requirements-bench.txt
+	$(PY) bench/load.py
 
 # mysqlclient compiles against the MariaDB/MySQL client headers; install them when we can.
 sysdeps:
