@@ -9,13 +9,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from storages.backends.s3 import S3Storage
 
-from accounts.views import errors
+from accounts.views import AUTH_ERRORS, errors
 from files import services
 from files.models import Image
 from files.serializers import ImageSerializer, ImageUploadSerializer
 from files.uploads import IMAGE_FIELD, PictureUploadParser, check_content_length
 
-AUTH_ERRORS = (401, 403, 405)
 
 
 class NoPicture(exceptions.NotFound):
