@@ -10,7 +10,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import User
+from accounts.models import User, username_key
 from accounts.serializers import (
     ErrorSerializer,
     UserSerializer,
@@ -88,7 +88,7 @@ class VerifyView(APIView):
         store = token_store()
         with transaction.atomic():
             user = User.objects.using("default").select_for_update().filter(
-                username_key=email.lower()
+                username_key=username_key(email)
             ).first()
             if user is not None and store.consume(email, token):
                 user.mark_verified()
