@@ -344,8 +344,8 @@ class Bucket(Resource):
         key = state_of(deps, S3_KEY)
         name = self.bucket_name(ctx)
         want = {
-            "encryption": ("aws:kms", key["arn"] if key else planned(S3_KEY), True),
-            "public access block": (True, True, True, True),
+            "encryption": self.show_encryption("aws:kms", key["arn"] if key else planned(S3_KEY), True),
+            "public access block": self.show_block({k: True for k in self.BLOCKS}),
             "ownership": "BucketOwnerEnforced",
             "policy": self.policy(ctx, name) if self.tls_only else None,
             "lifecycle": self.lifecycle(),
@@ -354,6 +354,16 @@ class Bucket(Resource):
         if self.versioned:
             want["versioning"] = "Enabled"
         return want
+
+    BLOCKS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+
+    @staticmethod
+    def show_encryption(algorithm, key, bucket_keys) -> str:
+        return f"{algorithm} {key or '(no key)'}, bucket keys {'on' if bucket_keys else 'off'}"
+
+    @staticmethod
+    def show_block(settings: dict) -> str:
+        return ", ".join(f"{k} {'on' if v else 'off'}" for k, v in settings.items())
 
     def policy(self, ctx, name) -> dict:
         arn = f"arn:{ctx.partition}:s3:::{name}"
@@ -393,12 +403,12 @@ class Bucket(Resource):
         def encryption(answer):
             rule = answer["ServerSideEncryptionConfiguration"]["Rules"][0]
             default = rule.get("ApplyServerSideEncryptionByDefault", {})
-            return (default.get("SSEAlgorithm"), default.get("KMSMasterKeyID"), bool(rule.get("BucketKeyEnabled")))
+            return self.show_encryption(default.get("SSEAlgorithm"), default.get("KMSMasterKeyID"),
+                                        bool(rule.get("BucketKeyEnabled")))
 
         def block(answer):
             c = answer["PublicAccessBlockConfiguration"]
-            return (c.get("BlockPublicAcls", False), c.get("IgnorePublicAcls", False),
-                    c.get("BlockPublicPolicy", False), c.get("RestrictPublicBuckets", False))
+            return self.show_block({k: c.get(k, False) for k in self.BLOCKS})
 
         have = {
             "encryption": read(s3.get_bucket_encryption, ("ServerSideEncryptionConfigurationNotFoundError",), encryption),
@@ -564,7 +574,7 @@ class DbParameterGroup(Resource):
         pages = ctx.client("rds").get_paginator("describe_db_parameters").paginate(
             DBParameterGroupName=state["id"], Source="user")
         have = {p["ParameterName"]: p.get("ParameterValue") for page in pages for p in page["Parameters"]}
-        for key, value in DB_PARAMETERS.items():
+        for key, value in DB_PARAMETERS.items():  # others set by hand are left alone
             if have.get(key) != value:
                 drift.append(Drift(key, have.get(key), value))
         return drift
