@@ -42,8 +42,26 @@ class ComputeConfig:
 
 
 @dataclass(frozen=True)
+class DataConfig:
+    # A bucket policy denying every request not made over TLS. On by default; an emulated stack
+    # turns it off (moto answers 403 to every object call under it).
+    tls_only_bucket_policy: bool = True
+    # Old versions of deploy bundles and Lambda zips expire this many days after being replaced.
+    noncurrent_version_days: int = 30
+    # Incomplete multipart uploads are aborted this many days after they began.
+    abort_multipart_days: int = 7
+
+
+@dataclass(frozen=True)
 class DatabaseConfig:
     instance_class: str = "db.t3.micro"
+    allocated_storage: int = 20            # GiB
+    backup_retention_days: int = 7         # at least 1: a read replica needs automated backups
+    # On for prod: RDS refuses to delete the instances, DynamoDB the table, and teardown refuses
+    # the data layer unless --allow-prod-data is given.
+    deletion_protection: bool = False
+    # A final snapshot of the primary when it is deleted; defaults to deletion_protection.
+    final_snapshot: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +75,7 @@ class StackConfig:
     network: NetworkConfig
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    data: DataConfig = field(default_factory=DataConfig)
 
     def with_overrides(self, *, region=None, profile=None, role_arn=None) -> "StackConfig":
         """Command-line flags win over the file (an empty string clears a value)."""
@@ -100,6 +119,12 @@ _instance_type = _str(r"[a-z][a-z0-9-]*\.[a-z0-9]+", 'an EC2 instance type such 
 _db_class = _str(r"db\.[a-z][a-z0-9-]*\.[a-z0-9]+", 'an RDS instance class such as "db.t3.micro"')
 
 
+def _bool(value):
+    if not isinstance(value, bool):
+        raise ValueError("true or false")
+    return value
+
+
 def _vpc_cidr(value):
     expected = 'an IPv4 CIDR between /16 and /24 such as "10.20.0.0/16"'
     try:
@@ -129,7 +154,11 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], Any], bool]]] = {
                 "app_port": (_int(1024, 65535), False)},
     "compute": {"instance_type": (_instance_type, False), "min_size": (_int(0, 100), False),
                 "max_size": (_int(1, 100), False)},
-    "database": {"instance_class": (_db_class, False)},
+    "database": {"instance_class": (_db_class, False), "allocated_storage": (_int(20, 65536), False),
+                 "backup_retention_days": (_int(1, 35), False), "deletion_protection": (_bool, False),
+                 "final_snapshot": (_bool, False)},
+    "data": {"tls_only_bucket_policy": (_bool, False), "noncurrent_version_days": (_int(1, 3650), False),
+             "abort_multipart_days": (_int(1, 365), False)},
 }
 
 
@@ -191,9 +220,11 @@ def load_file(path: Path | str) -> StackConfig:
     if compute.min_size > compute.max_size:
         raise ConfigError(f"{path}: [compute] min_size: expected at most max_size ({compute.max_size}), "
                           f"got {compute.min_size}")
+    database = values["database"]
+    database.setdefault("final_snapshot", database.get("deletion_protection", False))
     return StackConfig(
         name=stack["name"], path=path, region=stack.get("region"), profile=stack.get("profile"),
         role_arn=stack.get("role_arn"), domain=stack["domain"],
         network=NetworkConfig(**values["network"]), compute=compute,
-        database=DatabaseConfig(**values["database"]),
+        database=DatabaseConfig(**database), data=DataConfig(**values["data"]),
     )

@@ -58,9 +58,16 @@ def _shared_botocore_session():
     return botocore.session.get_session()
 
 
+@functools.lru_cache(maxsize=None)
+def _shared_session(region: str) -> boto3.Session:
+    # One boto3 Session per botocore session: each boto3 Session registers its handlers on the
+    # botocore session, and a second one makes S3 clients fail ("Cannot inject class attribute
+    # upload_file"). Contexts make their clients under their own lock, one test at a time.
+    return boto3.Session(botocore_session=_shared_botocore_session(), region_name=region)
+
+
 def make_context(config, *, hooks=(), dry_run=False, max_workers=4, stream=None) -> Context:
-    session = boto3.Session(botocore_session=_shared_botocore_session(),
-                            region_name=config.region or "us-east-1")
+    session = _shared_session(config.region or "us-east-1")
     return Context(config, session=session, dry_run=dry_run, max_workers=max_workers,
                    reporter=Reporter(stream if stream is not None else io.StringIO()), hooks=hooks)
 
