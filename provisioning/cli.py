@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 
 from botocore.exceptions import (BotoCoreError, ClientError, NoCredentialsError, NoRegionError,
@@ -17,11 +18,11 @@ from provisioning import layers
 from provisioning.calls import CallCounter
 from provisioning.config import ConfigError, UnknownStack, load_stack
 from provisioning.context import Context
-from provisioning.engine import EngineFailed, Result, describe_error
+from provisioning.engine import EngineFailed, Interrupted, Result, describe_error
 from provisioning.reporter import make_reporter
 from provisioning.resource import StackError
 
-EXIT_FAILED, EXIT_USAGE, EXIT_DRIFT = 1, 2, 3
+EXIT_FAILED, EXIT_USAGE, EXIT_DRIFT, EXIT_INTERRUPTED = 1, 2, 3, 130
 
 
 def explain(error: BaseException) -> str:
@@ -66,6 +67,15 @@ class ProvisioningCommand(BaseCommand):
             self.run(options)
         except UnknownStack as error:
             raise CommandError(str(error), returncode=EXIT_USAGE) from None
+        except Interrupted as error:
+            self.emit(error.results, ok=False)
+            raise CommandError(f"interrupted by Ctrl-C before the end. {self.resume_hint()}",
+                               returncode=EXIT_INTERRUPTED) from None
+        except KeyboardInterrupt:  # the second Ctrl-C: quit without waiting for running steps
+            self.stdout.flush()
+            self.stderr.write(f"CommandError: stopped at once by Ctrl-C. {self.resume_hint()}")
+            self.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
         except EngineFailed as error:
             self.emit(error.results, ok=False)
             failure = error.failures[0]

@@ -47,6 +47,14 @@ class Result:
         return data
 
 
+class Interrupted(Exception):
+    """Ctrl-C: no new work was started and the running steps were let finish."""
+
+    def __init__(self, results: list[Result]):
+        self.results = results
+        super().__init__("interrupted")
+
+
 class EngineFailed(Exception):
     def __init__(self, results: list[Result]):
         self.results = results
@@ -110,7 +118,7 @@ class Engine:
               work: Callable[[str, dict], Result]) -> dict[str, Result]:
         results: dict[str, Result] = {}
         pending, running = set(names), {}
-        stop = False
+        stop = interrupted = False
         workers = max(1, self.ctx.max_workers)
         # clients are made here, on this thread, from the one session
         for name in names:
@@ -132,14 +140,27 @@ class Engine:
                         running[pool.submit(self._timed, work, name, deps)] = name
                 if not running:
                     break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                try:
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                except KeyboardInterrupt:
+                    if interrupted:  # a second Ctrl-C: the command quits at once
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        raise
+                    stop = interrupted = True
+                    self.ctx.reporter.note(
+                        f"interrupted: letting {len(running)} running step(s) finish, starting no "
+                        "more (Ctrl-C again to quit now); run the same command again to go on")
+                    continue
                 for future in finished:
                     name = running.pop(future)
                     results[name] = future.result()
                     if not results[name].ok:
                         stop = True
         for name in pending:
-            results[name] = Result(name, "skipped", changes=["not started after a failure"])
+            results[name] = Result(name, "skipped", changes=[
+                "not started after " + ("Ctrl-C" if interrupted else "a failure")])
+        if interrupted:
+            raise Interrupted(list(results.values()))
         return results
 
     def _timed(self, work, name: str, deps: dict) -> Result:

@@ -127,3 +127,32 @@ def test_graph_errors(config, fake):
         Engine(make_context(config), build([("a.one", ["a.zero"])]))
     with pytest.raises(StackError, match="dependency cycle"):
         Engine(make_context(config), build([("a.one", ["a.two"]), ("a.two", ["a.one"])]))
+
+
+def test_ctrl_c_lets_running_steps_finish_starts_nothing_new_and_a_rerun_finishes(
+        config, fake, monkeypatch):
+    from provisioning import engine as engine_module
+    from provisioning.engine import Interrupted
+
+    store, log, build = fake
+    real_wait, calls = engine_module.wait, []
+
+    def wait_then_ctrl_c(futures, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:  # Ctrl-C arrives while a.one is being created
+            real_wait(futures, **kwargs)
+            raise KeyboardInterrupt
+        return real_wait(futures, **kwargs)
+
+    monkeypatch.setattr(engine_module, "wait", wait_then_ctrl_c)
+    ctx = make_context(config)
+    with pytest.raises(Interrupted) as caught:
+        Engine(ctx, build(GRAPH)).apply()
+    actions = {r.name: r.action for r in caught.value.results}
+    assert actions["a.one"] == "create"  # the running step finished
+    assert {actions[n] for n in ("a.two", "a.three", "b.four")} == {"skipped"}
+    assert set(store) == {"a.one"}
+    monkeypatch.setattr(engine_module, "wait", real_wait)
+    results = Engine(ctx, build(GRAPH)).apply()
+    assert {r.name: r.action for r in results} == {"a.one": "no-op", "a.two": "create",
+                                                  "a.three": "create", "b.four": "create"}
