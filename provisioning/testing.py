@@ -259,3 +259,72 @@ def check_crash_resume(config, layer: str, *, prerequisites=(), ks=None, stride:
         if found:
             problems[k] = found
     return CrashResumeReport(clean, ks, problems)
+
+
+# --- a stand-in for the data layer, until branch `data` is merged ---------------------------
+STAND_IN_DATA = {
+    "app-bucket": "cloudsite-{stack}-app-123456789012-us-east-1",
+    "deploy-bucket": "cloudsite-{stack}-deploy-123456789012-us-east-1",
+    "s3-key-arn": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000001",
+    "rds-key-arn": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000002",
+    "ebs-key-arn": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000003",
+    "db-endpoint": "cloudsite-{stack}-db.abc.us-east-1.rds.amazonaws.com",
+    "db-replica-endpoint": "cloudsite-{stack}-db-replica.abc.us-east-1.rds.amazonaws.com",
+    "db-port": "3306", "db-name": "cloudsite", "db-user": "cloudsite",
+    "db-secret-arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-0000-AbCdEf",
+    "token-table": "cloudsite-{stack}-verification-tokens",
+}
+
+
+def ensure_data_layer() -> None:
+    """Register a one-recipe "data" layer (its SSM outputs, with the contract's keys) when the real
+    one is not there: the compute layer builds its policies from those outputs."""
+    from provisioning.layers import LAYERS, Layer
+    from provisioning.outputs import Parameters
+
+    if "data" in LAYERS:
+        return
+
+    def build(config):
+        values = {k: v.format(stack=config.name) for k, v in STAND_IN_DATA.items()}
+        return [Parameters("data", (), lambda deps: values)]
+
+    layer = Layer("data", build, None)
+    order = list(LAYERS.items())
+    LAYERS.clear()
+    for name, value in order:
+        LAYERS[name] = value
+        if name == "network":
+            LAYERS["data"] = layer
+
+
+class FakeBuilder:
+    """Stands in for the builder instance's bake script on an emulator (which never runs user data):
+    the first time the bake looks for the signal, "the script" writes ``value`` to it, through a
+    client of its own (not the provisioning context's: its calls are not the command's).
+
+        monkeypatch.setattr(image.Ami, "read_signal", FakeBuilder("ok").read_signal)
+    """
+
+    def __init__(self, value: str | None = "ok"):
+        self.value = value
+        self.instances: list[str] = []
+
+    def read_signal(self, recipe, ctx, instance_id):
+        from provisioning import naming
+
+        if self.value is not None and instance_id not in self.instances:
+            self.instances.append(instance_id)
+            boto3.client("ssm", region_name=ctx.region).put_parameter(
+                Name=naming.bake_signal(ctx.stack, instance_id), Value=self.value, Type="String", Overwrite=True)
+        return type(recipe).real_read_signal(recipe, ctx, instance_id)
+
+    def install(self, monkeypatch):
+        from provisioning.layers import image
+
+        fake = self
+
+        def read_signal(recipe, ctx, instance_id):
+            return fake.read_signal(recipe, ctx, instance_id)
+        monkeypatch.setattr(image.Ami, "read_signal", read_signal)
+        return self

@@ -34,3 +34,8 @@ def aws():
 @pytest.fixture
 def ctx(config, aws):
     return make_context(config)
+
+
+from provisioning.testing import ensure_data_layer  # noqa: E402
+
+ensure_data_layer()  # until branch data is merged
