@@ -39,3 +39,35 @@ def ctx(config, aws):
 from provisioning.testing import ensure_data_layer  # noqa: E402
 
 ensure_data_layer()  # until branch data is merged
+
+
+@pytest.fixture(autouse=True)
+def _acm_issues_at_once(monkeypatch):
+    import moto.settings
+
+    monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", 0)
+
+
+@pytest.fixture
+def fake_builder(monkeypatch):
+    """The bake script's signal, written as the builder would (moto never runs user data)."""
+    from provisioning.testing import FakeBuilder
+
+    return FakeBuilder("ok").install(monkeypatch)
+
+
+@pytest.fixture
+def zone(aws):
+    """The public hosted zone the test stack's domain lives in (found by name)."""
+    import boto3
+
+    return boto3.client("route53", region_name="us-east-1").create_hosted_zone(
+        Name="dev.example.com", CallerReference="test")["HostedZone"]["Id"].rsplit("/", 1)[-1]
+
+
+@pytest.fixture
+def prerequisites(config, aws, zone, fake_builder):
+    """network and data applied (the stand-in data layer until branch data is merged)."""
+    from provisioning.testing import engine_for
+
+    engine_for(make_context(config), ["network", "data"]).apply()
