@@ -944,7 +944,7 @@ def build(config: StackConfig) -> list[Resource]:
             "instance-role-arn": deps[ROLE]["arn"],
             "instance-profile-arn": deps[PROFILE]["arn"],
             "launch-template-id": deps[LAUNCH_TEMPLATE]["id"],
-            "image-id": deps[LAUNCH_TEMPLATE]["data"]["ImageId"],
+            "image-id": deps[LAUNCH_TEMPLATE]["data"].get("ImageId", "-"),
             "target-group-arn": deps[TARGET_GROUP]["arn"],
             "load-balancer-arn": deps[LOAD_BALANCER]["arn"],
             "load-balancer-dns": deps[LOAD_BALANCER]["dns"],
