@@ -64,8 +64,26 @@ class DnsConfig:
 
 
 @dataclass(frozen=True)
+class DataConfig:
+    # A bucket policy denying every request not made over TLS. On by default; an emulated stack
+    # turns it off (moto answers 403 to every object call under it).
+    tls_only_bucket_policy: bool = True
+    # Old versions of deploy bundles and Lambda zips expire this many days after being replaced.
+    noncurrent_version_days: int = 30
+    # Incomplete multipart uploads are aborted this many days after they began.
+    abort_multipart_days: int = 7
+
+
+@dataclass(frozen=True)
 class DatabaseConfig:
     instance_class: str = "db.t3.micro"
+    allocated_storage: int = 20            # GiB
+    backup_retention_days: int = 7         # at least 1: a read replica needs automated backups
+    # On for prod: RDS refuses to delete the instances, DynamoDB the table, and teardown refuses
+    # the data layer unless --allow-prod-data is given.
+    deletion_protection: bool = False
+    # A final snapshot of the primary when it is deleted; defaults to deletion_protection.
+    final_snapshot: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,6 +97,7 @@ class StackConfig:
     network: NetworkConfig
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    data: DataConfig = field(default_factory=DataConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
     dns: DnsConfig = field(default_factory=DnsConfig)
 
@@ -184,7 +203,11 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], Any], bool]]] = {
                 "max_size": (_int(1, 100), False), "desired_size": (_int(0, 100), False),
                 "cpu_target": (_int(10, 90), False), "log_retention_days": (_log_retention, False),
                 "root_volume_gb": (_int(8, 1024), False)},
-    "database": {"instance_class": (_db_class, False)},
+    "database": {"instance_class": (_db_class, False), "allocated_storage": (_int(20, 65536), False),
+                 "backup_retention_days": (_int(1, 35), False), "deletion_protection": (_bool, False),
+                 "final_snapshot": (_bool, False)},
+    "data": {"tls_only_bucket_policy": (_bool, False), "noncurrent_version_days": (_int(1, 3650), False),
+             "abort_multipart_days": (_int(1, 365), False)},
     "image": {"base": (_choice("al2023", "ubuntu-24.04"), False), "retention": (_int(2, 20), False),
               "builder_instance_type": (_instance_type, False),
               "bake_timeout_minutes": (_int(5, 120), False)},
@@ -256,9 +279,12 @@ def load_file(path: Path | str) -> StackConfig:
     dns = DnsConfig(**values["dns"])
     if dns.zone and not (stack["domain"] == dns.zone or stack["domain"].endswith("." + dns.zone)):
         raise ConfigError(f"{path}: [dns] zone: expected {stack['domain']!r} or a parent of it, got {dns.zone!r}")
+    database = values["database"]
+    database.setdefault("final_snapshot", database.get("deletion_protection", False))
     return StackConfig(
         name=stack["name"], path=path, region=stack.get("region"), profile=stack.get("profile"),
         role_arn=stack.get("role_arn"), domain=stack["domain"],
         network=NetworkConfig(**values["network"]), compute=compute,
-        database=DatabaseConfig(**values["database"]), image=ImageConfig(**values["image"]), dns=dns,
+        database=DatabaseConfig(**database), data=DataConfig(**values["data"]),
+        image=ImageConfig(**values["image"]), dns=dns,
     )

@@ -63,9 +63,16 @@ def _shared_botocore_session():
     return botocore.session.get_session()
 
 
+@functools.lru_cache(maxsize=None)
+def _shared_session(region: str) -> boto3.Session:
+    # One boto3 Session per botocore session: each boto3 Session registers its handlers on the
+    # botocore session, and a second one makes S3 clients fail ("Cannot inject class attribute
+    # upload_file"). Contexts make their clients under their own lock, one test at a time.
+    return boto3.Session(botocore_session=_shared_botocore_session(), region_name=region)
+
+
 def make_context(config, *, hooks=(), dry_run=False, max_workers=4, stream=None) -> Context:
-    session = boto3.Session(botocore_session=_shared_botocore_session(),
-                            region_name=config.region or "us-east-1")
+    session = _shared_session(config.region or "us-east-1")
     return Context(config, session=session, dry_run=dry_run, max_workers=max_workers,
                    reporter=Reporter(stream if stream is not None else io.StringIO()), hooks=hooks)
 
@@ -259,43 +266,6 @@ def check_crash_resume(config, layer: str, *, prerequisites=(), ks=None, stride:
         if found:
             problems[k] = found
     return CrashResumeReport(clean, ks, problems)
-
-
-# --- a stand-in for the data layer, until branch `data` is merged ---------------------------
-STAND_IN_DATA = {
-    "app-bucket": "cloudsite-{stack}-app-123456789012-us-east-1",
-    "deploy-bucket": "cloudsite-{stack}-deploy-123456789012-us-east-1",
-    "s3-key-arn": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000001",
-    "rds-key-arn": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000002",
-    "ebs-key-arn": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000003",
-    "db-endpoint": "cloudsite-{stack}-db.abc.us-east-1.rds.amazonaws.com",
-    "db-replica-endpoint": "cloudsite-{stack}-db-replica.abc.us-east-1.rds.amazonaws.com",
-    "db-port": "3306", "db-name": "cloudsite", "db-user": "cloudsite",
-    "db-secret-arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-0000-AbCdEf",
-    "token-table": "cloudsite-{stack}-verification-tokens",
-}
-
-
-def ensure_data_layer() -> None:
-    """Register a one-recipe "data" layer (its SSM outputs, with the contract's keys) when the real
-    one is not there: the compute layer builds its policies from those outputs."""
-    from provisioning.layers import LAYERS, Layer
-    from provisioning.outputs import Parameters
-
-    if "data" in LAYERS:
-        return
-
-    def build(config):
-        values = {k: v.format(stack=config.name) for k, v in STAND_IN_DATA.items()}
-        return [Parameters("data", (), lambda deps: values)]
-
-    layer = Layer("data", build, None)
-    order = list(LAYERS.items())
-    LAYERS.clear()
-    for name, value in order:
-        LAYERS[name] = value
-        if name == "network":
-            LAYERS["data"] = layer
 
 
 class FakeBuilder:

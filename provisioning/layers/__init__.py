@@ -53,6 +53,6 @@ def resources(config: StackConfig, layers: list[str] | None = None) -> list[Reso
 
 # Layers, in the order they are built.
 from provisioning.layers import network  # noqa: E402,F401
-# data (branch data) goes here, between network and image
+from provisioning.layers import data  # noqa: E402,F401
 from provisioning.layers import image  # noqa: E402,F401
 from provisioning.layers import compute  # noqa: E402,F401

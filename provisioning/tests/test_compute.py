@@ -123,8 +123,11 @@ def test_instance_policy_names_this_stacks_arns(built, ctx):
             for n in iam.list_role_policies(RoleName=role)["PolicyNames"]}
     statements = {s["Sid"]: s for doc in docs.values() for s in doc["Statement"]}
     assert statements["AppBucketObjects"]["Resource"] == ["arn:aws:s3:::cloudsite-dev-app-123456789012-us-east-1/*"]
-    assert statements["ReadDatabaseSecret"]["Resource"] == [
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-0000-AbCdEf"]
+    data = {p["Name"].rsplit("/", 1)[1]: p["Value"] for page in ctx.client("ssm").get_paginator(
+        "get_parameters_by_path").paginate(Path="/cloudsite/dev/data/") for p in page["Parameters"]}
+    assert statements["ReadDatabaseSecret"]["Resource"] == [data["db-secret-arn"]]
+    assert data["db-secret-arn"].startswith("arn:aws:secretsmanager:us-east-1:123456789012:secret:")
+    assert statements["BucketKey"]["Resource"] == [data["s3-key-arn"]]
     assert statements["PublishVerification"]["Resource"] == ["arn:aws:sns:us-east-1:123456789012:cloudsite-dev-verification"]
     assert statements["CeleryQueue"]["Resource"] == ["arn:aws:sqs:us-east-1:123456789012:cloudsite-dev-celery"]
     assert statements["TokenTable"]["Resource"] == [
