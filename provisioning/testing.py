@@ -235,3 +235,35 @@ def check_crash_resume(config, layer: str, *, prerequisites=(), ks=None, stride:
         if found:
             problems[k] = found
     return CrashResumeReport(clean, ks, problems)
+
+
+class FakeBuilder:
+    """Stands in for the builder instance's bake script on an emulator (which never runs user data):
+    the first time the bake looks for the signal, "the script" writes ``value`` to it, through a
+    client of its own (not the provisioning context's: its calls are not the command's).
+
+        monkeypatch.setattr(image.Ami, "read_signal", FakeBuilder("ok").read_signal)
+    """
+
+    def __init__(self, value: str | None = "ok"):
+        self.value = value
+        self.instances: list[str] = []
+
+    def read_signal(self, recipe, ctx, instance_id):
+        from provisioning import naming
+
+        if self.value is not None and instance_id not in self.instances:
+            self.instances.append(instance_id)
+            boto3.client("ssm", region_name=ctx.region).put_parameter(
+                Name=naming.bake_signal(ctx.stack, instance_id), Value=self.value, Type="String", Overwrite=True)
+        return type(recipe).real_read_signal(recipe, ctx, instance_id)
+
+    def install(self, monkeypatch):
+        from provisioning.layers import image
+
+        fake = self
+
+        def read_signal(recipe, ctx, instance_id):
+            return fake.read_signal(recipe, ctx, instance_id)
+        monkeypatch.setattr(image.Ami, "read_signal", read_signal)
+        return self

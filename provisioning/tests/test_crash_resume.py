@@ -39,3 +39,38 @@ def test_the_check_catches_a_recipe_that_tags_after_creating(config, monkeypatch
     assert report.problems, "a crash between create and tag was not caught"
     assert any("InvalidSubnet.Conflict" in p or "inventory" in p
                for found in report.problems.values() for p in found)
+
+
+def _mock_with_zone():
+    """A fresh emulator holding the public zone the test stack's domain lives in."""
+    import contextlib
+
+    import boto3
+    from moto import mock_aws
+
+    @contextlib.contextmanager
+    def mock():
+        with mock_aws():
+            boto3.client("route53", region_name="us-east-1").create_hosted_zone(
+                Name="dev.example.com", CallerReference="test")
+            yield
+    return mock
+
+
+def test_image_every_k_resumes_into_the_clean_stack(config, fake_builder):
+    report = check_crash_resume(config, "image", prerequisites=("network", "data"))
+    clean = report.clean
+    assert set(clean.status.values()) == {"ok"} and clean.rerun_mutating_calls == 0
+    assert clean.inventory["image.images"] == 1 and clean.inventory["image.live_instances"] == 0
+    assert report.ks == list(range(1, clean.mutating_calls + 1))
+    assert report.problems == {}, report.describe()
+
+
+def test_compute_every_k_resumes_into_the_clean_stack(config, fake_builder):
+    report = check_crash_resume(config, "compute", prerequisites=("network", "data", "image"),
+                                mock=_mock_with_zone())
+    clean = report.clean
+    assert set(clean.status.values()) == {"ok"} and clean.rerun_mutating_calls == 0
+    assert clean.mutating_calls >= 30
+    assert report.ks == list(range(1, clean.mutating_calls + 1))
+    assert report.problems == {}, report.describe()
