@@ -13,6 +13,7 @@ an interrupted run.
 """
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -45,6 +46,14 @@ class Result:
         if self.error is not None:
             data["error"] = describe_error(self.error)
         return data
+
+
+_current = threading.local()
+
+
+def current_resource() -> str | None:
+    """The recipe the calling thread works on (for call hooks that attribute calls)."""
+    return getattr(_current, "name", None)
 
 
 class Interrupted(Exception):
@@ -164,6 +173,13 @@ class Engine:
         return results
 
     def _timed(self, work, name: str, deps: dict) -> Result:
+        _current.name = name
+        try:
+            return self._run_reported(work, name, deps)
+        finally:
+            _current.name = None
+
+    def _run_reported(self, work, name: str, deps: dict) -> Result:
         reporter = self.ctx.reporter
         started = time.monotonic()
         try:
