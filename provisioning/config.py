@@ -46,6 +46,21 @@ class DatabaseConfig:
     instance_class: str = "db.t3.micro"
 
 
+DEPLOYMENT_CONFIGS = ("OneAtATime", "HalfAtATime", "AllAtOnce")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    # CodeDeploy's in-place rollout: "OneAtATime" keeps the rest serving (prod), "AllAtOnce" is fast (dev).
+    deployment_config: str = "AllAtOnce"
+    # The verification e-mail's From address; "" = no-reply@<domain>.
+    sender: str = ""
+    # The MAIL FROM subdomain (bounces and SPF alignment): "mail" = mail.<domain>.
+    mail_from_subdomain: str = "mail"
+    # The GitHub repository ("owner/name") whose main branch may assume the CI role through OIDC.
+    github_repository: str = "cloudsite/cloudsite"
+
+
 @dataclass(frozen=True)
 class StackConfig:
     name: str
@@ -57,6 +72,15 @@ class StackConfig:
     network: NetworkConfig
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+
+    @property
+    def sender(self) -> str:
+        return self.pipeline.sender or f"no-reply@{self.domain}"
+
+    @property
+    def mail_from_domain(self) -> str:
+        return f"{self.pipeline.mail_from_subdomain}.{self.domain}"
 
     def with_overrides(self, *, region=None, profile=None, role_arn=None) -> "StackConfig":
         """Command-line flags win over the file (an empty string clears a value)."""
@@ -97,6 +121,11 @@ _role_arn = _str(r"arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}",
 _domain = _str(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
                'a lower-case domain name such as "dev.example.com"')
 _instance_type = _str(r"[a-z][a-z0-9-]*\.[a-z0-9]+", 'an EC2 instance type such as "t3.small"')
+_deployment_config = _str("|".join(DEPLOYMENT_CONFIGS), " or ".join(f'"{c}"' for c in DEPLOYMENT_CONFIGS))
+_sender = _str(r"[A-Za-z0-9._%+-]+@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
+               'an e-mail address in the stack\'s domain such as "no-reply@dev.example.com"')
+_subdomain = _str(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", 'a single DNS label such as "mail"')
+_github_repository = _str(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}", 'a GitHub repository such as "acme/cloudsite"')
 _db_class = _str(r"db\.[a-z][a-z0-9-]*\.[a-z0-9]+", 'an RDS instance class such as "db.t3.micro"')
 
 
@@ -130,6 +159,8 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], Any], bool]]] = {
     "compute": {"instance_type": (_instance_type, False), "min_size": (_int(0, 100), False),
                 "max_size": (_int(1, 100), False)},
     "database": {"instance_class": (_db_class, False)},
+    "pipeline": {"deployment_config": (_deployment_config, False), "sender": (_sender, False),
+                 "mail_from_subdomain": (_subdomain, False), "github_repository": (_github_repository, False)},
 }
 
 
@@ -191,9 +222,13 @@ def load_file(path: Path | str) -> StackConfig:
     if compute.min_size > compute.max_size:
         raise ConfigError(f"{path}: [compute] min_size: expected at most max_size ({compute.max_size}), "
                           f"got {compute.min_size}")
+    pipeline = PipelineConfig(**values["pipeline"])
+    if pipeline.sender and not pipeline.sender.endswith("@" + stack["domain"]):
+        raise ConfigError(f"{path}: [pipeline] sender: expected an address @{stack['domain']} (the SES "
+                          f"identity is the stack's domain), got {pipeline.sender!r}")
     return StackConfig(
         name=stack["name"], path=path, region=stack.get("region"), profile=stack.get("profile"),
         role_arn=stack.get("role_arn"), domain=stack["domain"],
         network=NetworkConfig(**values["network"]), compute=compute,
-        database=DatabaseConfig(**values["database"]),
+        database=DatabaseConfig(**values["database"]), pipeline=pipeline,
     )
