@@ -57,14 +57,22 @@ def write_stack(directory: Path, name: str = "dev", *, region: str = "us-east-1"
 
 
 @functools.lru_cache(maxsize=1)
-def _shared_botocore_session():
-    # Loading service models is most of a client's cost; tests make many contexts, so they share
-    # one botocore session (and its model cache). Products make one session per run.
-    return botocore.session.get_session()
+def _shared_loader():
+    # Loading service models is most of a client's cost; tests make many contexts, so their
+    # sessions share one loader (and its model cache). Products make one session per run. (One
+    # shared botocore session would not do: every boto3.Session registers boto3's S3 methods on
+    # it again, and the second S3 client then fails "Cannot inject class attribute".)
+    return botocore.session.get_session().get_component("data_loader")
+
+
+def _botocore_session():
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _shared_loader())
+    return session
 
 
 def make_context(config, *, hooks=(), dry_run=False, max_workers=4, stream=None) -> Context:
-    session = boto3.Session(botocore_session=_shared_botocore_session(),
+    session = boto3.Session(botocore_session=_botocore_session(),
                             region_name=config.region or "us-east-1")
     return Context(config, session=session, dry_run=dry_run, max_workers=max_workers,
                    reporter=Reporter(stream if stream is not None else io.StringIO()), hooks=hooks)

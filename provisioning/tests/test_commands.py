@@ -31,7 +31,7 @@ def test_apply_rerun_status_teardown(stacks_dir, aws):
     code, out, _ = run("provision_network", "--stack", "dev", stacks_dir=stacks_dir)
     assert code == 0 and "0 created, 0 updated, 14 unchanged" in out and "(0 mutating AWS calls" in out
 
-    code, out, _ = run("provision_status", "--stack", "dev", "--json", stacks_dir=stacks_dir)
+    code, out, _ = run("provision_status", "--stack", "dev", "--layer", "network", "--json", stacks_dir=stacks_dir)
     status = json.loads(out)
     assert code == 0 and status["ok"] and {r["action"] for r in status["resources"]} == {"ok"}
     outputs = {r["name"]: r["outputs"] for r in status["resources"]}
@@ -40,12 +40,12 @@ def test_apply_rerun_status_teardown(stacks_dir, aws):
 
     code, out, err = run("teardown", "--stack", "dev", stacks_dir=stacks_dir)
     assert code == 2 and "--yes" in err
-    code, out, _ = run("provision_status", "--stack", "dev", stacks_dir=stacks_dir)
+    code, out, _ = run("provision_status", "--stack", "dev", "--layer", "network", stacks_dir=stacks_dir)
     assert code == 0 and "14 of 14" in out  # nothing was deleted
 
     code, out, _ = run("teardown", "--stack", "dev", "--layer", "network", "--yes", stacks_dir=stacks_dir)
     assert code == 0 and "14 deleted" in out
-    code, out, err = run("provision_status", "--stack", "dev", stacks_dir=stacks_dir)
+    code, out, err = run("provision_status", "--stack", "dev", "--layer", "network", stacks_dir=stacks_dir)
     assert code == 3 and "14 missing, 0 drifted; run provision_network --stack dev" in err
 
 
@@ -54,7 +54,7 @@ def test_plan_changes_nothing(stacks_dir, aws):
     plan = json.loads(out)
     assert code == 0 and plan["plan"] and plan["calls"]["mutating"] == 0
     assert {r["action"] for r in plan["resources"]} == {"create"}
-    code, _, _ = run("provision_status", "--stack", "dev", stacks_dir=stacks_dir)
+    code, _, _ = run("provision_status", "--stack", "dev", "--layer", "network", stacks_dir=stacks_dir)
     assert code == 3
 
 
@@ -66,10 +66,10 @@ def test_status_exits_3_on_drift(stacks_dir, aws):
     group = ec2.describe_security_groups(Filters=[{"Name": "tag:cloudsite:resource", "Values": ["network.sg.app"]}])
     ec2.authorize_security_group_ingress(GroupId=group["SecurityGroups"][0]["GroupId"], IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
-    code, out, err = run("provision_status", "--stack", "dev", stacks_dir=stacks_dir)
+    code, out, err = run("provision_status", "--stack", "dev", "--layer", "network", stacks_dir=stacks_dir)
     assert code == 3 and "0 missing, 1 drifted" in err and "tcp/22 0.0.0.0/0" in out
     assert run("provision_network", "--stack", "dev", stacks_dir=stacks_dir)[0] == 0
-    assert run("provision_status", "--stack", "dev", stacks_dir=stacks_dir)[0] == 0
+    assert run("provision_status", "--stack", "dev", "--layer", "network", stacks_dir=stacks_dir)[0] == 0
 
 
 def test_bad_usage_exits_2(stacks_dir):
@@ -99,11 +99,11 @@ def no_credentials(monkeypatch, tmp_path):
 
 
 def test_missing_credentials_region_or_profile_is_one_line(stacks_dir, no_credentials):
-    code, _, err = run("provision_status", "--stack", "dev", stacks_dir=stacks_dir)
+    code, _, err = run("provision_status", "--stack", "dev", "--layer", "network", stacks_dir=stacks_dir)
     assert code == 1 and err.startswith("no AWS credentials found") and "Traceback" not in err
-    code, _, err = run("provision_status", "--stack", "dev", "--region", "", stacks_dir=stacks_dir)
+    code, _, err = run("provision_status", "--stack", "dev", "--layer", "network", "--region", "", stacks_dir=stacks_dir)
     assert code == 1 and err.startswith("no AWS region")
-    code, _, err = run("provision_status", "--stack", "dev", "--profile", "nobody", stacks_dir=stacks_dir)
+    code, _, err = run("provision_status", "--stack", "dev", "--layer", "network", "--profile", "nobody", stacks_dir=stacks_dir)
     assert code == 1 and "The config profile (nobody) could not be found" in err
 
 

@@ -47,22 +47,22 @@ def test_commands_as_processes(endpoint, stacks_dir, monkeypatch):
     rerun = json.loads(out)
     assert code == 0 and rerun["calls"]["mutating"] == 0 and {r["action"] for r in rerun["resources"]} == {"no-op"}
 
-    code, out, err = manage(stacks_dir, env, "provision_status", "--stack", "dev")
+    code, out, err = manage(stacks_dir, env, "provision_status", "--stack", "dev", "--layer", "network")
     assert code == 0 and "14 of 14" in out and "/cloudsite/dev/network/vpc-id = vpc-" in out
 
     ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name="us-east-1",
                        aws_access_key_id="testing", aws_secret_access_key="testing")
-    vpc_id = json.loads(manage(stacks_dir, env, "provision_status", "--stack", "dev", "--json")[1])[
+    vpc_id = json.loads(manage(stacks_dir, env, "provision_status", "--stack", "dev", "--layer", "network", "--json")[1])[
         "resources"][0]["id"]
     ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": False})
-    code, out, err = manage(stacks_dir, env, "provision_status", "--stack", "dev")
+    code, out, err = manage(stacks_dir, env, "provision_status", "--stack", "dev", "--layer", "network")
     assert code == 3 and "EnableDnsHostnames: False -> True" in out
 
     code, out, err = manage(stacks_dir, env, "teardown", "--stack", "dev")
     assert code == 2 and "--yes" in err
     code, out, err = manage(stacks_dir, env, "teardown", "--stack", "dev", "--yes")
     assert code == 0 and "14 deleted" in out, err
-    code, out, err = manage(stacks_dir, env, "provision_status", "--stack", "dev")
+    code, out, err = manage(stacks_dir, env, "provision_status", "--stack", "dev", "--layer", "network")
     assert code == 3 and "14 missing" in err
 
     for key, value in command_env(endpoint).items():

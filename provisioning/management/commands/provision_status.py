@@ -8,9 +8,14 @@ class Command(ProvisioningCommand):
     help = ("Show every resource of every layer of a stack: exists or not, drift, outputs. "
             "Exit 0 when everything exists and matches the config, 3 when not.")
 
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("--layer", action="append", choices=layers.layer_names(),
+                            help="only this layer (repeatable; default: every layer)")
+
     def run(self, options):
         ctx = self.context()
-        engine = Engine(ctx, layers.resources(ctx.config))
+        engine = Engine(ctx, layers.resources(ctx.config, options["layer"]), known=layers.resources(ctx.config))
         with ctx.reporter:
             results = engine.status()
         bad = [r for r in results if r.action != "ok"]
