@@ -818,14 +818,19 @@ class MailRecords(Resource):
         if zone is None:
             return []
         zone_id, _ = zone
-        records = {}
+        records = {key: sorted(r["Value"] for r in record.get("ResourceRecords", []))
+                   for key, record in self._current(ctx, zone_id).items()}
+        return [{"id": zone_id, "records": records}] if records else []
+
+    def _current(self, ctx, zone_id: str) -> dict[tuple[str, str], dict]:
+        """This stack's mail records in the zone, as Route53 holds them (a DELETE must match)."""
+        found = {}
         pages = ctx.client("route53").get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id)
         for page in pages:
             for record in page["ResourceRecordSets"]:
-                name = record["Name"].replace("\\052", "*")
-                if self._ours(ctx, name, record["Type"]):
-                    records[(name, record["Type"])] = sorted(r["Value"] for r in record.get("ResourceRecords", []))
-        return [{"id": zone_id, "records": records}] if records else []
+                if self._ours(ctx, record["Name"], record["Type"]):
+                    found[(record["Name"], record["Type"])] = record
+        return found
 
     def _change(self, ctx, zone_id: str, changes: list[dict]) -> None:
         if not changes:
@@ -858,20 +863,18 @@ class MailRecords(Resource):
     def reconcile(self, ctx, state, drift, deps):
         want, have = self.wanted(ctx, deps), state["records"]
         changes = [self._record("UPSERT", n, k, v) for (n, k), v in sorted(want.items()) if have.get((n, k)) != v]
-        changes += [self._record("DELETE", n, k, v) for (n, k), v in sorted(have.items()) if (n, k) not in want]
+        current = self._current(ctx, state["id"]) if set(have) - set(want) else {}
+        changes += [{"Action": "DELETE", "ResourceRecordSet": record}
+                    for key, record in sorted(current.items()) if key not in want]
         self._change(ctx, state["id"], changes)
         return {**state, "records": want}
 
     def delete(self, ctx, state):
         # The TTL is part of a DELETE's identity: read the records back as they are.
-        route53, zone_id = ctx.client("route53"), state["id"]
-        changes = []
-        for page in route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id):
-            for record in page["ResourceRecordSets"]:
-                if self._ours(ctx, record["Name"], record["Type"]):
-                    changes.append({"Action": "DELETE", "ResourceRecordSet": record})
+        changes = [{"Action": "DELETE", "ResourceRecordSet": record}
+                   for _, record in sorted(self._current(ctx, state["id"]).items())]
         with tolerate("InvalidChangeBatch"):
-            self._change(ctx, zone_id, changes)
+            self._change(ctx, state["id"], changes)
 
 
 # --- SQS -------------------------------------------------------------------------------------
