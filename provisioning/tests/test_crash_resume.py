@@ -39,3 +39,15 @@ def test_the_check_catches_a_recipe_that_tags_after_creating(config, monkeypatch
     assert report.problems, "a crash between create and tag was not caught"
     assert any("InvalidSubnet.Conflict" in p or "inventory" in p
                for found in report.problems.values() for p in found)
+
+
+def test_every_k_of_the_pipeline_layer_resumes_into_the_clean_stack(config):
+    from provisioning.tests.pipeline_fixtures import aws_with_prerequisites
+
+    report = check_crash_resume(config, "pipeline", mock=aws_with_prerequisites)
+    clean = report.clean
+    assert set(clean.status.values()) == {"ok"} and clean.rerun_mutating_calls == 0
+    assert clean.inventory["pipeline.functions"] == 1 and clean.inventory["pipeline.queues"] == 2
+    assert clean.mutating_calls >= 30
+    assert report.ks == list(range(1, clean.mutating_calls + 1))  # every k
+    assert report.problems == {}, report.describe()
