@@ -1116,6 +1116,7 @@ def build(config: StackConfig) -> list[Resource]:
             "ci-role-arn": deps[CI_ROLE]["arn"],
             "ses-identity": deps[SES_IDENTITY]["id"],
             "sender": config.sender,
+            "domain": config.domain,
             "django-secret-name": deps[DJANGO_SECRET]["id"],
         }
 

@@ -135,7 +135,7 @@ def test_resources_are_made_as_configured(built, ctx, prereqs):
         "dead-letter-queue-url": sqs.get_queue_url(QueueName="cloudsite-dev-celery-dead-letter")["QueueUrl"],
         "lambda-name": "cloudsite-dev-verification-mail", "codedeploy-application": "cloudsite-dev",
         "codedeploy-group": "cloudsite-dev-app", "ci-role-arn": role["Arn"], "ses-identity": "dev.example.com",
-        "sender": "no-reply@dev.example.com", "django-secret-name": "cloudsite/dev/django-secret-key"}
+        "sender": "no-reply@dev.example.com", "domain": "dev.example.com", "django-secret-name": "cloudsite/dev/django-secret-key"}
     secret = ctx.client("secretsmanager").get_secret_value(SecretId="cloudsite/dev/django-secret-key")["SecretString"]
     assert len(secret) >= 50
     everything = json.dumps([r.as_dict() for r in built.values()], default=str)
