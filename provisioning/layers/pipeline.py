@@ -81,15 +81,21 @@ def registered(*names: str) -> tuple[str, ...]:
     return tuple(n for n in names if n.split(".", 1)[0] in LAYERS)
 
 
-def emulator_lacks(error: BaseException) -> bool:
-    """The emulator (moto) does not implement the operation: in-process NotImplementedError, a 500
-    saying so in server mode. Real AWS never answers this; callers report it instead of failing."""
+def emulator_lacks(error: BaseException, client=None) -> bool:
+    """The emulator (moto) does not implement the operation: NotImplementedError in-process; in
+    server mode a message saying so, or a bare 500 from an endpoint that is not AWS's. Real AWS
+    never answers this way; callers report it instead of failing."""
     if isinstance(error, NotImplementedError):
         return True
-    if isinstance(error, ClientError):
-        message = error.response.get("Error", {}).get("Message", "")
-        return "not been implemented" in message or "not yet implemented" in message
-    return False
+    if not isinstance(error, ClientError):
+        return False
+    message = error.response.get("Error", {}).get("Message", "")
+    if "not been implemented" in message or "not yet implemented" in message:
+        return True
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    endpoint = (getattr(getattr(client, "meta", None), "endpoint_url", "") or "").split("/")[2:3]
+    emulated = bool(endpoint) and not endpoint[0].split(":")[0].endswith((".amazonaws.com", ".amazonaws.com.cn"))
+    return status == 500 and emulated
 
 
 def report_not_deleted(ctx, what: str, error: BaseException) -> None:
@@ -976,7 +982,7 @@ class Application(Resource):
             with tolerate("ApplicationDoesNotExistException"):
                 ctx.client("codedeploy").delete_application(applicationName=state["id"])
         except (NotImplementedError, ClientError) as error:
-            if not emulator_lacks(error):
+            if not emulator_lacks(error, ctx.client("codedeploy")):
                 raise
             report_not_deleted(ctx, f"CodeDeploy application {state['id']}", error)
 
@@ -1053,7 +1059,7 @@ class DeploymentGroup(Resource):
                 ctx.client("codedeploy").delete_deployment_group(
                     applicationName=naming.codedeploy_application(ctx.stack), deploymentGroupName=state["id"])
         except (NotImplementedError, ClientError) as error:
-            if not emulator_lacks(error):
+            if not emulator_lacks(error, ctx.client("codedeploy")):
                 raise
             report_not_deleted(ctx, f"CodeDeploy deployment group {state['id']}", error)
 
