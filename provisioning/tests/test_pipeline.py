@@ -263,3 +263,19 @@ def test_teardown_deletes_all_and_reports_what_the_emulator_cannot(built, config
     assert results["pipeline.secret.django"].action == "create"
     assert ctx.client("secretsmanager").get_secret_value(
         SecretId="cloudsite/dev/django-secret-key")["SecretString"] == secret_before["SecretString"]
+
+
+def test_provision_pipeline_command_plan_apply_rerun(stacks_dir, prereqs):
+    import io
+
+    from django.core.management import call_command
+
+    def run(*args):
+        out = io.StringIO()
+        call_command("provision_pipeline", "--stack", "dev", "--stacks-dir", str(stacks_dir), *args,
+                     stdout=out, stderr=io.StringIO())
+        return out.getvalue()
+
+    assert "18 to create" in run("--plan") and "(0 mutating AWS calls" in run("--plan")
+    assert "18 created" in run()
+    assert "0 created, 0 updated, 18 unchanged" in run() and "(0 mutating AWS calls" in run()

@@ -71,7 +71,9 @@ class Command(ProvisioningCommand):
             s3.head_object(Bucket=bucket, Key=key)
             return True
         except ClientError as error:
-            if error_code(error) in ("404", "NoSuchKey", "NotFound"):
+            # 403: the CI role may put bundles but not read them; the key is the content's hash,
+            # so uploading again is harmless
+            if error_code(error) in ("404", "NoSuchKey", "NotFound", "403", "AccessDenied"):
                 return False
             if error_code(error) == "NoSuchBucket":
                 raise CommandError(f"the deploy bucket {bucket} does not exist: run provision_data first",
