@@ -34,7 +34,7 @@ CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10})
 # The parameters each variable comes from ("<layer>/<key>").
 DB_ENDPOINT, DB_PORT, DB_NAME = "data/db-endpoint", "data/db-port", "data/db-name"
 DB_SECRET_ARN, DB_REPLICA_ENDPOINT = "data/db-secret-arn", "data/db-replica-endpoint"
-APP_BUCKET, S3_KEY = "data/app-bucket", "data/s3-kms-key-arn"
+APP_BUCKET, S3_KEY = "data/app-bucket", "data/s3-key-arn"
 TOKEN_TABLE = "data/token-table"
 TOPIC_ARN, QUEUE_URL = "pipeline/topic-arn", "pipeline/queue-url"
 DOMAIN, DJANGO_SECRET_NAME = "pipeline/domain", "pipeline/django-secret-name"
@@ -68,7 +68,7 @@ def environment(stack: str, session: boto3.Session | None = None) -> dict[str, s
     params = read_parameters(ssm, stack)
 
     def need(key: str) -> str:
-        if not params.get(key):
+        if not params.get(key) or params[key].startswith("(not yet"):
             layer = key.split("/", 1)[0]
             raise MissingSetting(f"parameter /cloudsite/{stack}/{key} is missing: run provision_{layer} "
                                  f"--stack {stack}")
@@ -98,7 +98,7 @@ def environment(stack: str, session: boto3.Session | None = None) -> dict[str, s
         "CLOUDSITE_VAR_DIR": VAR_DIR,
         "AWS_REGION": session.region_name or "",
     }
-    if params.get(DB_REPLICA_ENDPOINT):
+    if params.get(DB_REPLICA_ENDPOINT) and not params[DB_REPLICA_ENDPOINT].startswith("(not yet"):
         env["DATABASE_REPLICA_URL"] = database_url(params[DB_REPLICA_ENDPOINT], port, name, db_secret)
     return env
 

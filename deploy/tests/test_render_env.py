@@ -27,7 +27,7 @@ def stack():
             "data/db-name": "cloudsite", "data/db-secret-arn": db_secret,
             "data/db-replica-endpoint": "replica.abc.us-east-1.rds.amazonaws.com",
             "data/app-bucket": "cloudsite-dev-app-123456789012-us-east-1",
-            "data/s3-kms-key-arn": "arn:aws:kms:us-east-1:123456789012:key/k",
+            "data/s3-key-arn": "arn:aws:kms:us-east-1:123456789012:key/k",
             "data/token-table": "cloudsite-dev-verification-tokens",
             "pipeline/topic-arn": "arn:aws:sns:us-east-1:123456789012:cloudsite-dev-verification",
             "pipeline/queue-url": "https://sqs.us-east-1.amazonaws.com/123456789012/cloudsite-dev-celery",

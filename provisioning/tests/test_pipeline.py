@@ -128,8 +128,8 @@ def test_resources_are_made_as_configured(built, ctx, prereqs):
         f"arn:aws:codedeploy:{region}:{ACCOUNT}:deploymentgroup:cloudsite-dev/cloudsite-dev-app"]
 
     # outputs: names and ARNs, never the secret's value
-    params = {p["Name"].rsplit("/", 1)[-1]: p["Value"] for p in ctx.client("ssm").get_parameters_by_path(
-        Path="/cloudsite/dev/pipeline/")["Parameters"]}
+    pages = ctx.client("ssm").get_paginator("get_parameters_by_path").paginate(Path="/cloudsite/dev/pipeline/")
+    params = {p["Name"].rsplit("/", 1)[-1]: p["Value"] for page in pages for p in page["Parameters"]}
     assert params == {
         "topic-arn": topic_arn, "queue-url": url,
         "dead-letter-queue-url": sqs.get_queue_url(QueueName="cloudsite-dev-celery-dead-letter")["QueueUrl"],
