@@ -1,6 +1,6 @@
 """Render the app's environment file on an instance, from the stack's SSM parameters and secrets.
 
-    python -m deploy.render_env --stack dev --output /etc/cloudsite/cloudsite.env --owner cloudsite
+    python -m deploy.render_env --stack dev --output /etc/cloudsite/env --owner cloudsite
 
 Reads ``/cloudsite/<stack>/{network,data,compute,pipeline}/`` (SSM Parameter Store), the database's
 secret (``{username, password}``, managed by RDS) and the Django secret key (Secrets Manager), and
@@ -25,7 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 LAYERS = ("network", "data", "compute", "pipeline")
-DATABASE_CA_BUNDLE = "/etc/cloudsite/rds-ca-bundle.pem"
+DATABASE_CA_BUNDLE = "/etc/cloudsite/rds-ca.pem"
 LOG_DIR = "/var/log/cloudsite"
 STATIC_ROOT = "/opt/cloudsite/static"
 VAR_DIR = "/var/lib/cloudsite"

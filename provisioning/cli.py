@@ -117,13 +117,16 @@ class LayerCommand(ProvisioningCommand):
         parser.add_argument("--plan", action="store_true",
                             help="show create / update / no-op per resource and change nothing")
 
+    def recipes(self, config):
+        return layers.resources(config, [self.layer])
+
     def run(self, options):
         from provisioning.engine import Engine
 
         plan = options["plan"]
         ctx = self.context(dry_run=plan)
         config = ctx.config
-        engine = Engine(ctx, layers.resources(config, [self.layer]), known=layers.resources(config))
+        engine = Engine(ctx, self.recipes(config), known=layers.resources(config))
         with ctx.reporter:
             results = engine.apply()
         counts = {a: sum(r.action == a for r in results) for a in ("create", "update", "no-op")}

@@ -39,11 +39,51 @@ class ComputeConfig:
     instance_type: str = "t3.small"
     min_size: int = 1
     max_size: int = 2
+    desired_size: int | None = None     # at creation only (then the scaling policy owns it); None = min
+    cpu_target: int = 50                # target-tracking: average CPU per instance, percent
+    log_retention_days: int = 30        # CloudWatch log groups /cloudsite/<stack>/{app,worker}
+    root_volume_gb: int = 20
+
+    @property
+    def desired(self) -> int:
+        return self.min_size if self.desired_size is None else self.desired_size
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    base: str = "al2023"                # al2023 or ubuntu-24.04, found through AWS's public SSM parameter
+    retention: int = 3                  # baked images kept; older ones are deregistered with their snapshots
+    builder_instance_type: str = "t3.small"
+    bake_timeout_minutes: int = 30
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    zone: str | None = None             # the Route53 hosted zone holding the domain (default: the domain)
+    create_zone: bool = False           # create the zone when it is missing (then delegate to its name servers)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    # A bucket policy denying every request not made over TLS. On by default; an emulated stack
+    # turns it off (moto answers 403 to every object call under it).
+    tls_only_bucket_policy: bool = True
+    # Old versions of deploy bundles and Lambda zips expire this many days after being replaced.
+    noncurrent_version_days: int = 30
+    # Incomplete multipart uploads are aborted this many days after they began.
+    abort_multipart_days: int = 7
 
 
 @dataclass(frozen=True)
 class DatabaseConfig:
     instance_class: str = "db.t3.micro"
+    allocated_storage: int = 20            # GiB
+    backup_retention_days: int = 7         # at least 1: a read replica needs automated backups
+    # On for prod: RDS refuses to delete the instances, DynamoDB the table, and teardown refuses
+    # the data layer unless --allow-prod-data is given.
+    deletion_protection: bool = False
+    # A final snapshot of the primary when it is deleted; defaults to deletion_protection.
+    final_snapshot: bool = False
 
 
 DEPLOYMENT_CONFIGS = ("OneAtATime", "HalfAtATime", "AllAtOnce")
@@ -72,7 +112,14 @@ class StackConfig:
     network: NetworkConfig
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    image: ImageConfig = field(default_factory=ImageConfig)
+    dns: DnsConfig = field(default_factory=DnsConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+
+    @property
+    def hosted_zone(self) -> str:
+        return self.dns.zone or self.domain
 
     @property
     def sender(self) -> str:
@@ -129,6 +176,31 @@ _github_repository = _str(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}", 'a Git
 _db_class = _str(r"db\.[a-z][a-z0-9-]*\.[a-z0-9]+", 'an RDS instance class such as "db.t3.micro"')
 
 
+def _bool(value):
+    if not isinstance(value, bool):
+        raise ValueError("true or false")
+    return value
+
+
+def _choice(*options: str) -> Callable[[Any], str]:
+    def check(value):
+        if value not in options:
+            raise ValueError("one of " + ", ".join(f'"{o}"' for o in options))
+        return value
+    return check
+
+
+# the retention periods CloudWatch Logs accepts
+_LOG_RETENTION = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+                  2557, 2922, 3288, 3653)
+
+
+def _log_retention(value):
+    if value not in _LOG_RETENTION or isinstance(value, bool):
+        raise ValueError("a retention CloudWatch Logs accepts: " + ", ".join(map(str, _LOG_RETENTION)))
+    return value
+
+
 def _vpc_cidr(value):
     expected = 'an IPv4 CIDR between /16 and /24 such as "10.20.0.0/16"'
     try:
@@ -157,8 +229,18 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], Any], bool]]] = {
     "network": {"vpc_cidr": (_vpc_cidr, True), "availability_zones": (_zones, False),
                 "app_port": (_int(1024, 65535), False)},
     "compute": {"instance_type": (_instance_type, False), "min_size": (_int(0, 100), False),
-                "max_size": (_int(1, 100), False)},
-    "database": {"instance_class": (_db_class, False)},
+                "max_size": (_int(1, 100), False), "desired_size": (_int(0, 100), False),
+                "cpu_target": (_int(10, 90), False), "log_retention_days": (_log_retention, False),
+                "root_volume_gb": (_int(8, 1024), False)},
+    "database": {"instance_class": (_db_class, False), "allocated_storage": (_int(20, 65536), False),
+                 "backup_retention_days": (_int(1, 35), False), "deletion_protection": (_bool, False),
+                 "final_snapshot": (_bool, False)},
+    "data": {"tls_only_bucket_policy": (_bool, False), "noncurrent_version_days": (_int(1, 3650), False),
+             "abort_multipart_days": (_int(1, 365), False)},
+    "image": {"base": (_choice("al2023", "ubuntu-24.04"), False), "retention": (_int(2, 20), False),
+              "builder_instance_type": (_instance_type, False),
+              "bake_timeout_minutes": (_int(5, 120), False)},
+    "dns": {"zone": (_domain, False), "create_zone": (_bool, False)},
     "pipeline": {"deployment_config": (_deployment_config, False), "sender": (_sender, False),
                  "mail_from_subdomain": (_subdomain, False), "github_repository": (_github_repository, False)},
 }
@@ -222,6 +304,14 @@ def load_file(path: Path | str) -> StackConfig:
     if compute.min_size > compute.max_size:
         raise ConfigError(f"{path}: [compute] min_size: expected at most max_size ({compute.max_size}), "
                           f"got {compute.min_size}")
+    if compute.desired_size is not None and not compute.min_size <= compute.desired_size <= compute.max_size:
+        raise ConfigError(f"{path}: [compute] desired_size: expected from min_size ({compute.min_size}) to "
+                          f"max_size ({compute.max_size}), got {compute.desired_size}")
+    dns = DnsConfig(**values["dns"])
+    if dns.zone and not (stack["domain"] == dns.zone or stack["domain"].endswith("." + dns.zone)):
+        raise ConfigError(f"{path}: [dns] zone: expected {stack['domain']!r} or a parent of it, got {dns.zone!r}")
+    database = values["database"]
+    database.setdefault("final_snapshot", database.get("deletion_protection", False))
     pipeline = PipelineConfig(**values["pipeline"])
     if pipeline.sender and not pipeline.sender.endswith("@" + stack["domain"]):
         raise ConfigError(f"{path}: [pipeline] sender: expected an address @{stack['domain']} (the SES "
@@ -230,5 +320,6 @@ def load_file(path: Path | str) -> StackConfig:
         name=stack["name"], path=path, region=stack.get("region"), profile=stack.get("profile"),
         role_arn=stack.get("role_arn"), domain=stack["domain"],
         network=NetworkConfig(**values["network"]), compute=compute,
-        database=DatabaseConfig(**values["database"]), pipeline=pipeline,
+        database=DatabaseConfig(**database), data=DataConfig(**values["data"]),
+        image=ImageConfig(**values["image"]), dns=dns, pipeline=pipeline,
     )

@@ -69,8 +69,32 @@ def role(stack: str, purpose: str) -> str:
     return f"{prefix(stack)}-{purpose}"
 
 
-def instance_profile(stack: str) -> str:
-    return f"{prefix(stack)}-instance"
+def instance_profile(stack: str, purpose: str = "instance") -> str:
+    """``cloudsite-dev-instance`` (the app's instances), ``cloudsite-dev-image-builder`` (the bake)."""
+    return f"{prefix(stack)}-{purpose}"
+
+
+def image(stack: str, stamp: str) -> str:
+    """Baked AMI names: ``cloudsite-dev-app-20250101T120000Z``."""
+    return f"{prefix(stack)}-app-{stamp}"
+
+
+def bake_signal(stack: str, instance_id: str = "") -> str:
+    """The SSM parameter a builder instance writes when its script is done (``ok`` or ``failed: ...``)."""
+    return f"/cloudsite/{stack}/image/bake/{instance_id}"
+
+
+def agent_config_parameter(stack: str) -> str:
+    """The CloudWatch agent's configuration, which instances fetch at boot (``ssm:`` source)."""
+    return f"/cloudsite/{stack}/config/cloudwatch-agent"
+
+
+def alarm(stack: str, purpose: str) -> str:
+    return f"{prefix(stack)}-{purpose}"
+
+
+def scaling_policy(stack: str) -> str:
+    return f"{prefix(stack)}-cpu-target"
 
 
 def launch_template(stack: str) -> str:

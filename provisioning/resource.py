@@ -94,12 +94,14 @@ def tolerate(*codes: str):
 
 
 def retry_on(codes: Iterable[str], call: Callable[[], Any], *, what: str, timeout: float = 600,
-             delay: float = 5) -> Any:
+             delay: float = 5, message: str = "") -> Any:
     """Retry ``call`` while it fails with one of ``codes``, for at most ``timeout`` seconds.
 
     For AWS's eventual consistency only (a load balancer's network interfaces linger after it
     is gone, so a security group answers DependencyViolation for minutes); throttling and
-    transient errors are botocore's retry mode's job.
+    transient errors are botocore's retry mode's job. With ``message``, only errors whose message
+    contains it (case-insensitively) are retried: ``InvalidParameterValue`` means a new instance
+    profile is not visible yet only when it says "IAM Instance Profile".
     """
     codes = set(codes)
     deadline = monotonic() + timeout
@@ -107,7 +109,9 @@ def retry_on(codes: Iterable[str], call: Callable[[], Any], *, what: str, timeou
         try:
             return call()
         except ClientError as error:
-            if error_code(error) not in codes or monotonic() + delay > deadline:
+            text = error.response.get("Error", {}).get("Message", "")
+            if (error_code(error) not in codes or message.lower() not in text.lower()
+                    or monotonic() + delay > deadline):
                 raise
         sleep(delay)
         delay = min(delay * 1.5, 30)

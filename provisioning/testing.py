@@ -57,23 +57,22 @@ def write_stack(directory: Path, name: str = "dev", *, region: str = "us-east-1"
 
 
 @functools.lru_cache(maxsize=1)
-def _shared_loader():
-    # Loading service models is most of a client's cost; tests make many contexts, so their
-    # sessions share one loader (and its model cache). Products make one session per run. (One
-    # shared botocore session would not do: every boto3.Session registers boto3's S3 methods on
-    # it again, and the second S3 client then fails "Cannot inject class attribute".)
-    return botocore.session.get_session().get_component("data_loader")
+def _shared_botocore_session():
+    # Loading service models is most of a client's cost; tests make many contexts, so they share
+    # one botocore session (and its model cache). Products make one session per run.
+    return botocore.session.get_session()
 
 
-def _botocore_session():
-    session = botocore.session.get_session()
-    session.register_component("data_loader", _shared_loader())
-    return session
+@functools.lru_cache(maxsize=None)
+def _shared_session(region: str) -> boto3.Session:
+    # One boto3 Session per botocore session: each boto3 Session registers its handlers on the
+    # botocore session, and a second one makes S3 clients fail ("Cannot inject class attribute
+    # upload_file"). Contexts make their clients under their own lock, one test at a time.
+    return boto3.Session(botocore_session=_shared_botocore_session(), region_name=region)
 
 
 def make_context(config, *, hooks=(), dry_run=False, max_workers=4, stream=None) -> Context:
-    session = boto3.Session(botocore_session=_botocore_session(),
-                            region_name=config.region or "us-east-1")
+    session = _shared_session(config.region or "us-east-1")
     return Context(config, session=session, dry_run=dry_run, max_workers=max_workers,
                    reporter=Reporter(stream if stream is not None else io.StringIO()), hooks=hooks)
 
@@ -267,3 +266,35 @@ def check_crash_resume(config, layer: str, *, prerequisites=(), ks=None, stride:
         if found:
             problems[k] = found
     return CrashResumeReport(clean, ks, problems)
+
+
+class FakeBuilder:
+    """Stands in for the builder instance's bake script on an emulator (which never runs user data):
+    the first time the bake looks for the signal, "the script" writes ``value`` to it, through a
+    client of its own (not the provisioning context's: its calls are not the command's).
+
+        monkeypatch.setattr(image.Ami, "read_signal", FakeBuilder("ok").read_signal)
+    """
+
+    def __init__(self, value: str | None = "ok"):
+        self.value = value
+        self.instances: list[str] = []
+
+    def read_signal(self, recipe, ctx, instance_id):
+        from provisioning import naming
+
+        if self.value is not None and instance_id not in self.instances:
+            self.instances.append(instance_id)
+            boto3.client("ssm", region_name=ctx.region).put_parameter(
+                Name=naming.bake_signal(ctx.stack, instance_id), Value=self.value, Type="String", Overwrite=True)
+        return type(recipe).real_read_signal(recipe, ctx, instance_id)
+
+    def install(self, monkeypatch):
+        from provisioning.layers import image
+
+        fake = self
+
+        def read_signal(recipe, ctx, instance_id):
+            return fake.read_signal(recipe, ctx, instance_id)
+        monkeypatch.setattr(image.Ami, "read_signal", read_signal)
+        return self

@@ -7,7 +7,7 @@ CLOUDSITE_ROOT="${CLOUDSITE_ROOT:-/opt/cloudsite}"
 APP_DIR="${APP_DIR:-$CLOUDSITE_ROOT/app}"
 VENV_DIR="${VENV_DIR:-$CLOUDSITE_ROOT/venv}"
 ETC_DIR="${ETC_DIR:-/etc/cloudsite}"
-ENV_FILE="${ENV_FILE:-$ETC_DIR/cloudsite.env}"
+ENV_FILE="${ENV_FILE:-$ETC_DIR/env}"
 LOG_DIR="${LOG_DIR:-/var/log/cloudsite}"
 VAR_DIR="${VAR_DIR:-/var/lib/cloudsite}"
 UNIT_DIR="${UNIT_DIR:-/etc/systemd/system}"
@@ -15,7 +15,7 @@ SERVICE_USER="${SERVICE_USER:-cloudsite}"
 APP_PORT="${APP_PORT:-8000}"
 PYTHON="${PYTHON:-python3}"
 # shellcheck disable=SC2034  # used by the hooks that source this file
-UNITS=(cloudsite-web.service cloudsite-worker.service)
+UNITS=(cloudsite-app.service cloudsite-worker.service)
 
 log() {
   printf '%s [%s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${LIFECYCLE_EVENT:-hook}" "$*"

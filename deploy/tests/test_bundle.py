@@ -12,7 +12,7 @@ def test_bundle_contents():
     archive = zipfile.ZipFile(io.BytesIO(bundle.data))
     assert set(archive.namelist()) == names
     for needed in ("appspec.yml", "requirements.txt", "manage.py", "scripts/after_install.sh",
-                   "scripts/systemd/cloudsite-web.service", "cloudsite/settings.py", "deploy/render_env.py",
+                   "scripts/systemd/cloudsite-app.service", "cloudsite/settings.py", "deploy/render_env.py",
                    "accounts/verification/emails.py", "deploy/lambda/handler.py"):
         assert needed in names, needed
     for name in names:

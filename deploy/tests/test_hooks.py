@@ -94,11 +94,11 @@ def test_application_stop_stops_running_units_and_nothing_on_a_first_deployment(
     assert done.returncode == 0, done.stderr
     assert calls == []  # no units installed yet
     units = Path(scratch[1]["UNIT_DIR"])
-    for unit in ("cloudsite-web.service", "cloudsite-worker.service"):
+    for unit in ("cloudsite-app.service", "cloudsite-worker.service"):
         (units / unit).write_text("[Unit]\n")
-    done, calls = hook(scratch, "application_stop.sh", FAKE_ACTIVE="cloudsite-web.service")
+    done, calls = hook(scratch, "application_stop.sh", FAKE_ACTIVE="cloudsite-app.service")
     assert done.returncode == 0, done.stderr
-    assert "systemctl stop cloudsite-web.service" in calls
+    assert "systemctl stop cloudsite-app.service" in calls
     assert "systemctl stop cloudsite-worker.service" not in calls  # it was not running
 
 
@@ -120,7 +120,7 @@ def test_after_install_renders_the_env_then_migrates_once_and_collects_static(sc
     Path(env["ETC_DIR"]).mkdir()
     done, calls = hook(scratch, "after_install.sh")
     assert done.returncode == 0, done.stderr
-    env_file = Path(env["ETC_DIR"]) / "cloudsite.env"
+    env_file = Path(env["ETC_DIR"]) / "env"
     assert calls == [
         f"python -m deploy.render_env --stack dev --region us-east-1 --output {env_file} --owner root secret=",
         "python manage.py migrate_locked --deployment d-ABCDEF123 --noinput secret=set",
@@ -144,14 +144,14 @@ def test_application_start_installs_the_units_and_starts_them(scratch):
     done, calls = hook(scratch, "application_start.sh")
     assert done.returncode == 0, done.stderr
     env = scratch[1]
-    web = (Path(env["UNIT_DIR"]) / "cloudsite-web.service").read_text()
+    web = (Path(env["UNIT_DIR"]) / "cloudsite-app.service").read_text()
     worker = (Path(env["UNIT_DIR"]) / "cloudsite-worker.service").read_text()
-    assert f"EnvironmentFile={env['ETC_DIR']}/cloudsite.env" in web and "User=root" in web
+    assert f"EnvironmentFile={env['ETC_DIR']}/env" in web and "User=root" in web
     assert f"{env['VENV_DIR']}/bin/gunicorn cloudsite.wsgi:application --bind 0.0.0.0:8000" in web
     assert f"LOG_FILE={env['LOG_DIR']}/worker.log {env['VENV_DIR']}/bin/celery -A cloudsite worker" in worker
     assert "@" not in web.replace("multi-user", "") and "@" not in worker.replace("multi-user", "")
     assert calls == ["systemctl daemon-reload",
-                     "systemctl enable cloudsite-web.service", "systemctl restart cloudsite-web.service",
+                     "systemctl enable cloudsite-app.service", "systemctl restart cloudsite-app.service",
                      "systemctl enable cloudsite-worker.service", "systemctl restart cloudsite-worker.service"]
 
 

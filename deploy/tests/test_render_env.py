@@ -46,7 +46,7 @@ def test_environment_has_every_variable_the_app_reads(stack):
         "CLOUDSITE_STACK": "dev",
         "DATABASE_URL": f"mysql://cloudsite:{quoted}@db.abc.us-east-1.rds.amazonaws.com:3306/cloudsite",
         "DATABASE_REPLICA_URL": f"mysql://cloudsite:{quoted}@replica.abc.us-east-1.rds.amazonaws.com:3306/cloudsite",
-        "DATABASE_CA_BUNDLE": "/etc/cloudsite/rds-ca-bundle.pem",
+        "DATABASE_CA_BUNDLE": "/etc/cloudsite/rds-ca.pem",
         "CLOUDSITE_S3_BUCKET": "cloudsite-dev-app-123456789012-us-east-1",
         "CLOUDSITE_S3_KMS_KEY_ID": "arn:aws:kms:us-east-1:123456789012:key/k",
         "CLOUDSITE_VERIFICATION_TABLE": "cloudsite-dev-verification-tokens",

@@ -53,4 +53,7 @@ def resources(config: StackConfig, layers: list[str] | None = None) -> list[Reso
 
 # Layers, in the order they are built.
 from provisioning.layers import network  # noqa: E402,F401
+from provisioning.layers import data  # noqa: E402,F401
+from provisioning.layers import image  # noqa: E402,F401
+from provisioning.layers import compute  # noqa: E402,F401
 from provisioning.layers import pipeline  # noqa: E402,F401  (after data and compute)

@@ -60,6 +60,7 @@ DEPLOY_BUCKET = "data.bucket.deploy"
 TOKEN_TABLE = "data.token-table"
 AUTO_SCALING_GROUP = "compute.asg"
 TARGET_GROUP = "compute.target-group"
+HOSTED_ZONE = "compute.hosted-zone"
 
 BUNDLE_PREFIX = "bundles/"
 LAMBDA_PREFIX = "lambda/"
@@ -785,16 +786,13 @@ class SesIdentity(Resource):
 
 
 def public_zone(ctx) -> tuple[str, str] | None:
-    """(zone id, zone name) of the public hosted zone holding the stack's domain: the domain's own
-    zone or the nearest parent's."""
-    route53 = ctx.client("route53")
-    labels = ctx.config.domain.split(".")
-    for start in range(len(labels) - 1):
-        candidate = ".".join(labels[start:]) + "."
-        zones = route53.list_hosted_zones_by_name(DNSName=candidate, MaxItems="5")["HostedZones"]
-        for zone in zones:
-            if zone["Name"] == candidate and not zone.get("Config", {}).get("PrivateZone"):
-                return zone["Id"].rsplit("/", 1)[-1], candidate
+    """(zone id, zone name) of the public hosted zone holding the stack's domain (``[dns] zone``,
+    by default the domain itself: the compute layer's ``compute.hosted-zone``)."""
+    name = getattr(ctx.config, "hosted_zone", ctx.config.domain).rstrip(".") + "."
+    zones = ctx.client("route53").list_hosted_zones_by_name(DNSName=name, MaxItems="5")["HostedZones"]
+    for zone in zones:
+        if zone["Name"] == name and not zone.get("Config", {}).get("PrivateZone"):
+            return zone["Id"].rsplit("/", 1)[-1], name
     return None
 
 
@@ -803,7 +801,9 @@ class MailRecords(Resource):
     record goes on the MAIL FROM subdomain (which SES's envelope sender uses, and this stack owns
     whole), so no TXT record at the apex that other services share is overwritten."""
     name, service, kind = MAIL_DNS, "route53", "DNS records"
-    depends_on = (SES_IDENTITY,)
+
+    def __init__(self):
+        self.depends_on = (SES_IDENTITY, *registered(HOSTED_ZONE))
 
     def wanted(self, ctx, deps) -> dict[tuple[str, str], list[str]]:
         identity = deps.get(SES_IDENTITY)
@@ -854,8 +854,8 @@ class MailRecords(Resource):
     def create(self, ctx, deps):
         zone = public_zone(ctx)
         if zone is None:
-            raise StackError(f"no public hosted zone holds {ctx.config.domain}: create it (and delegate "
-                             "the domain to it), then run the command again")
+            raise StackError(f"no public hosted zone {getattr(ctx.config, 'hosted_zone', ctx.config.domain)}: "
+                             "create it (and delegate the domain to it), then run the command again")
         want = self.wanted(ctx, deps)
         self._change(ctx, zone[0], [self._record("UPSERT", n, k, v) for (n, k), v in sorted(want.items())])
         return {"id": zone[0], "records": want}

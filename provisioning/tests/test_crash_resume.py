@@ -1,5 +1,6 @@
 """Crash-resume for the network layer: for every k, a run that dies after its k-th mutating call,
 then a second run, must end in exactly the stack a clean run makes."""
+from provisioning.config import load_file
 from provisioning.testing import check_crash_resume
 
 
@@ -41,10 +42,47 @@ def test_the_check_catches_a_recipe_that_tags_after_creating(config, monkeypatch
                for found in report.problems.values() for p in found)
 
 
-def test_every_k_of_the_pipeline_layer_resumes_into_the_clean_stack(config):
-    from provisioning.tests.pipeline_fixtures import aws_with_prerequisites
+def _mock_with_zone():
+    """A fresh emulator holding the public zone the test stack's domain lives in."""
+    import contextlib
 
-    report = check_crash_resume(config, "pipeline", mock=aws_with_prerequisites)
+    import boto3
+    from moto import mock_aws
+
+    @contextlib.contextmanager
+    def mock():
+        with mock_aws():
+            boto3.client("route53", region_name="us-east-1").create_hosted_zone(
+                Name="dev.example.com", CallerReference="test")
+            yield
+    return mock
+
+
+def test_image_every_k_resumes_into_the_clean_stack(config, fake_builder):
+    report = check_crash_resume(config, "image", prerequisites=("network", "data"))
+    clean = report.clean
+    assert set(clean.status.values()) == {"ok"} and clean.rerun_mutating_calls == 0
+    assert clean.inventory["image.images"] == 1 and clean.inventory["image.live_instances"] == 0
+    assert report.ks == list(range(1, clean.mutating_calls + 1))
+    assert report.problems == {}, report.describe()
+
+
+def test_compute_every_k_resumes_into_the_clean_stack(config, fake_builder):
+    report = check_crash_resume(config, "compute", prerequisites=("network", "data", "image"),
+                                mock=_mock_with_zone())
+    clean = report.clean
+    assert set(clean.status.values()) == {"ok"} and clean.rerun_mutating_calls == 0
+    assert clean.mutating_calls >= 30
+    assert report.ks == list(range(1, clean.mutating_calls + 1))
+    assert report.problems == {}, report.describe()
+
+
+def test_every_k_of_the_pipeline_layer_resumes_into_the_clean_stack(stacks_dir, fake_builder,
+                                                                    moto_ebs_default_key):
+    from provisioning.tests.pipeline_fixtures import PREREQUISITE_LAYERS, emulated_stack
+
+    config = load_file(emulated_stack(stacks_dir / "dev.toml"))
+    report = check_crash_resume(config, "pipeline", prerequisites=PREREQUISITE_LAYERS, mock=_mock_with_zone())
     clean = report.clean
     assert set(clean.status.values()) == {"ok"} and clean.rerun_mutating_calls == 0
     assert clean.inventory["pipeline.functions"] == 1 and clean.inventory["pipeline.queues"] == 2

@@ -10,12 +10,13 @@ class Command(ProvisioningCommand):
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
-        parser.add_argument("--layer", action="append", choices=layers.layer_names(),
+        parser.add_argument("--layer", choices=layers.layer_names(), action="append",
                             help="only this layer (repeatable; default: every layer)")
 
     def run(self, options):
         ctx = self.context()
-        engine = Engine(ctx, layers.resources(ctx.config, options["layer"]), known=layers.resources(ctx.config))
+        engine = Engine(ctx, layers.resources(ctx.config, options["layer"]),
+                        known=layers.resources(ctx.config))
         with ctx.reporter:
             results = engine.status()
         bad = [r for r in results if r.action != "ok"]

@@ -13,6 +13,9 @@ class Command(ProvisioningCommand):
         super().add_arguments(parser)
         parser.add_argument("--layer", choices=layers.layer_names(), help="only this layer")
         parser.add_argument("--yes", action="store_true", help="really delete")
+        parser.add_argument("--allow-prod-data", action="store_true",
+                            help="also delete the data layer of a stack whose [database] deletion_protection "
+                                 "is on (prod): switches deletion protection off, keeps a final snapshot")
 
     def resume_hint(self):
         return "Fix that, then run the same teardown again: it deletes what is left."
@@ -25,6 +28,13 @@ class Command(ProvisioningCommand):
                                returncode=EXIT_USAGE)
         ctx = self.context()
         config = ctx.config
+        if (chosen is None or "data" in chosen) and config.database.deletion_protection:
+            if not options["allow_prod_data"]:
+                raise CommandError(
+                    f"stack {config.name} protects its data ([database] deletion_protection = true in "
+                    f"{config.path.name}): teardown refuses to delete the database, buckets and keys unless "
+                    "--allow-prod-data is given as well", returncode=EXIT_USAGE)
+            ctx.allow_prod_data = True  # the data recipes may switch deletion protection off
         selected = layers.resources(config, chosen)
         everything = layers.resources(config)
         self._refuse_if_depended_on(ctx, selected, everything)

@@ -1,0 +1,1089 @@
+"""The data layer: KMS keys, EBS default encryption, S3 buckets, RDS MySQL primary and replica,
+the DynamoDB token table, and the layer's outputs.
+
+* KMS: customer-managed keys for S3, RDS and EBS, rotation on, aliases ``alias/cloudsite/<stack>/<purpose>``.
+  A key is found by its tags (and the alias); a key pending deletion is never "found", so an
+  apply after a teardown makes a new key and re-points the alias. Teardown removes the alias,
+  then schedules the key's deletion with the shortest window AWS allows (7 days).
+* EBS encryption by default with the EBS key as the default key: an ACCOUNT-AND-REGION setting
+  (every new volume in the region, whatever made it). Teardown resets the default key to the
+  AWS-managed ``aws/ebs`` and leaves encryption by default on.
+* S3: the app bucket (SSE-KMS with the S3 key and bucket keys, the four public-access blocks,
+  object ownership enforced, a bucket policy denying requests without TLS — ``[data]
+  tls_only_bucket_policy`` —, a lifecycle rule aborting incomplete multipart uploads) and the
+  deploy bucket (the same, plus versioning and a rule expiring old versions). Names carry the
+  stack, account and region (``naming.bucket``). Teardown empties them, every version and delete
+  marker included.
+* RDS MySQL 8.0: a parameter group (``require_secure_transport=ON``, utf8mb4), a subnet group
+  over the private subnets, the primary (storage encrypted with the RDS key, the master password
+  generated and kept by RDS in Secrets Manager, encrypted with the RDS key: this code never sees
+  it), a read replica in another zone. Neither is publicly accessible.
+* DynamoDB: the verification token table (on demand, ``token`` hash key, TTL on ``ttl``,
+  point-in-time recovery).
+* Outputs under ``/cloudsite/<stack>/data/``: everything the app's settings need, no secret.
+
+``[database] deletion_protection`` (prod): RDS and DynamoDB deletion protection on, and teardown
+refuses this layer unless ``--allow-prod-data`` is given; ``final_snapshot`` keeps a final
+snapshot of the primary.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+from botocore.exceptions import ClientError
+from botocore.parsers import ResponseParserError
+
+from provisioning import naming
+from provisioning.config import StackConfig
+from provisioning.layers import Layer, network, register
+from provisioning.outputs import Parameters, parameter_path
+from provisioning.resource import (Drift, Resource, StackError, error_code, retry_on, tolerate,
+                                   waiter_config)
+
+S3_KEY, RDS_KEY, EBS_KEY = "data.kms.s3", "data.kms.rds", "data.kms.ebs"
+EBS_DEFAULT = "data.ebs-default-encryption"
+APP_BUCKET, DEPLOY_BUCKET = "data.bucket.app", "data.bucket.deploy"
+PARAMETER_GROUP, SUBNET_GROUP = "data.db-parameter-group", "data.db-subnet-group"
+PRIMARY, REPLICA = "data.db.primary", "data.db.replica"
+TOKEN_TABLE = "data.token-table"
+OUTPUTS = "data.outputs"
+
+KEY_DELETION_WINDOW_DAYS = 7  # the shortest AWS allows
+MYSQL_FAMILY = "mysql8.0"
+MYSQL_VERSION = "8.0"         # RDS picks the current 8.0 minor version; minor upgrades are automatic
+DB_PARAMETERS = {"require_secure_transport": "ON", "character_set_server": "utf8mb4",
+                 "collation_server": "utf8mb4_0900_ai_ci"}
+# RDS: 5-20 minutes for an instance, as long again for a replica; deletion takes minutes too.
+DB_CREATE_WAIT = waiter_config(30, 80)     # 40 minutes
+DB_REPLICA_WAIT = waiter_config(30, 120)   # 60 minutes
+DB_MODIFY_WAIT = waiter_config(30, 80)
+DB_DELETE_WAIT = waiter_config(30, 80)
+TABLE_WAIT = waiter_config(5, 60)
+DB_BUSY = ("creating", "modifying", "backing-up", "configuring-enhanced-monitoring",
+           "configuring-log-exports", "upgrading", "rebooting", "resetting-master-credentials",
+           "renaming", "storage-optimization", "starting", "maintenance", "configuring-iam-database-auth")
+PROTECTED_HINT = ("[database] deletion_protection is on for this stack; run teardown with "
+                  "--allow-prod-data to delete its data")
+
+
+def state_of(deps, name: str) -> dict | None:
+    return deps.get(name)
+
+
+def planned(name: str) -> str:
+    return f"{name} (to be created)"
+
+
+def allow_protected(ctx) -> bool:
+    """Set by ``teardown --allow-prod-data``: deletion protection may be switched off to delete."""
+    return bool(getattr(ctx, "allow_prod_data", False))
+
+
+def _unsupported(error: BaseException) -> bool:
+    """An endpoint that does not implement the call (an emulator): the setting is unknown."""
+    if isinstance(error, (NotImplementedError, ResponseParserError)):
+        return True
+    return isinstance(error, ClientError) and error_code(error) in (
+        "NotImplemented", "InvalidAction", "UnsupportedOperation")
+
+
+# --- KMS keys --------------------------------------------------------------------------------
+def _root_statement(ctx) -> dict:
+    return {"Sid": "Enable IAM policies of the account", "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{ctx.partition}:iam::{ctx.account_id}:root"},
+            "Action": "kms:*", "Resource": "*"}
+
+
+def _ebs_statements(ctx) -> list[dict]:
+    """As AWS's own aws/ebs key: any principal of the account may use the key through EC2 (the
+    Auto Scaling service-linked role included, which launches the app's encrypted volumes)."""
+    via = {"kms:CallerAccount": ctx.account_id, "kms:ViaService": f"ec2.{ctx.region}.amazonaws.com"}
+    return [
+        {"Sid": "Allow use through EC2 by the account", "Effect": "Allow", "Principal": {"AWS": "*"},
+         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+                    "kms:DescribeKey"],
+         "Resource": "*", "Condition": {"StringEquals": via}},
+        {"Sid": "Allow grants for EC2 volumes by the account", "Effect": "Allow", "Principal": {"AWS": "*"},
+         "Action": "kms:CreateGrant", "Resource": "*",
+         "Condition": {"StringEquals": via, "Bool": {"kms:GrantIsForAWSResource": "true"}}},
+    ]
+
+
+class KmsKey(Resource):
+    service, kind = "kms", "KMS key"
+    LIVE = ("Enabled", "Disabled", "PendingImport", "Creating", "Unavailable", "Updating")
+
+    def __init__(self, purpose: str, description: str):
+        self.purpose, self.description = purpose, description
+        self.name = f"data.kms.{purpose}"
+
+    def alias(self, ctx) -> str:
+        return naming.kms_alias(ctx.stack, self.purpose)
+
+    def policy(self, ctx) -> dict:
+        statements = [_root_statement(ctx)] + (_ebs_statements(ctx) if self.purpose == "ebs" else [])
+        return {"Version": "2012-10-17", "Id": f"cloudsite-{ctx.stack}-{self.purpose}",
+                "Statement": statements}
+
+    def _alias_target(self, ctx) -> str | None:
+        try:
+            return ctx.client("kms").describe_key(KeyId=self.alias(ctx))["KeyMetadata"]["KeyId"]
+        except ClientError as error:
+            if error_code(error) == "NotFoundException":
+                return None
+            raise
+
+    def find_all(self, ctx, deps):
+        """The stack's live keys tagged as this recipe (one call to the tagging API, then each
+        key described); a key pending deletion is gone as far as the stack is concerned."""
+        kms = ctx.client("kms")
+        pages = ctx.client("resourcegroupstaggingapi").get_paginator("get_resources").paginate(
+            ResourceTypeFilters=["kms:key"], TagFilters=[
+                {"Key": t["Key"], "Values": [t["Value"]]} for t in ctx.tags(self.name)[:2]])
+        found = []
+        for arn in sorted(m["ResourceARN"] for page in pages for m in page["ResourceTagMappingList"]):
+            try:
+                meta = kms.describe_key(KeyId=arn)["KeyMetadata"]
+            except ClientError as error:
+                if error_code(error) == "NotFoundException":
+                    continue
+                raise
+            if meta["KeyState"] in self.LIVE:
+                found.append(meta)
+        if not found:
+            return []
+        target = self._alias_target(ctx)
+        return [{"id": m["KeyId"], "arn": m["Arn"], "key_state": m["KeyState"], "alias": self.alias(ctx),
+                 "alias_target": target} for m in found]
+
+    def create(self, ctx, deps):
+        meta = ctx.client("kms").create_key(
+            Description=self.description, KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT",
+            Policy=json.dumps(self.policy(ctx)),
+            Tags=[{"TagKey": t["Key"], "TagValue": t["Value"]} for t in ctx.tags(self.name)])["KeyMetadata"]
+        # rotation, alias: reconcile (the engine checks drift right after a create)
+        return {"id": meta["KeyId"], "arn": meta["Arn"], "key_state": meta["KeyState"],
+                "alias": self.alias(ctx), "alias_target": self._alias_target(ctx)}
+
+    def drift(self, ctx, state, deps):
+        kms, drift = ctx.client("kms"), []
+        if state["key_state"] != "Enabled":
+            drift.append(Drift("key state", state["key_state"], "Enabled",
+                               fixable=state["key_state"] == "Disabled"))
+        if state["key_state"] in ("Enabled", "Disabled"):
+            rotation = kms.get_key_rotation_status(KeyId=state["id"])["KeyRotationEnabled"]
+            if not rotation:
+                drift.append(Drift("rotation", False, True))
+            policy = json.loads(kms.get_key_policy(KeyId=state["id"], PolicyName="default")["Policy"])
+            if policy != self.policy(ctx):
+                drift.append(Drift("key policy", policy.get("Id") or "other", self.policy(ctx)["Id"]))
+        if state["alias_target"] != state["id"]:
+            drift.append(Drift(f"alias {state['alias']}", state["alias_target"], state["id"]))
+        return drift
+
+    def reconcile(self, ctx, state, drift, deps):
+        kms, settings = ctx.client("kms"), {d.setting for d in drift}
+        if "key state" in settings:
+            kms.enable_key(KeyId=state["id"])
+        if "key policy" in settings:
+            kms.put_key_policy(KeyId=state["id"], PolicyName="default", Policy=json.dumps(self.policy(ctx)))
+        if "rotation" in settings:
+            kms.enable_key_rotation(KeyId=state["id"])
+        if state["alias_target"] != state["id"]:
+            try:
+                kms.create_alias(AliasName=state["alias"], TargetKeyId=state["id"])
+            except ClientError as error:
+                if error_code(error) != "AlreadyExistsException":
+                    raise
+                # left by a key now pending deletion (teardown, then apply), or moved by hand
+                kms.update_alias(AliasName=state["alias"], TargetKeyId=state["id"])
+        return {**state, "key_state": "Enabled", "alias_target": state["id"]}
+
+    def delete(self, ctx, state):
+        kms = ctx.client("kms")
+        # the alias first: a key pending deletion is not found again, its alias would be orphaned
+        if self._alias_target(ctx) == state["id"]:
+            with tolerate("NotFoundException"):
+                kms.delete_alias(AliasName=state["alias"])
+        with tolerate("NotFoundException", "KMSInvalidStateException"):  # already pending deletion
+            kms.schedule_key_deletion(KeyId=state["id"], PendingWindowInDays=KEY_DELETION_WINDOW_DAYS)
+        ctx.reporter.note(f"{self.name}: key {state['id']} scheduled for deletion in "
+                          f"{KEY_DELETION_WINDOW_DAYS} days (cancel_key_deletion undoes it until then)")
+
+    def outputs(self, state):
+        return {"key-arn": state["arn"], "alias": state["alias"]}
+
+
+# --- EBS encryption by default ---------------------------------------------------------------
+class EbsDefaultEncryption(Resource):
+    """An account-and-region setting, not a resource: "exists" means encryption by default is on
+    with this stack's EBS key as the default key (or the endpoint cannot tell which key)."""
+    name, service, kind = EBS_DEFAULT, "ec2", "EBS encryption by default (account-and-region setting)"
+    depends_on = (EBS_KEY,)
+
+    def __init__(self, key: KmsKey):
+        self.key = key
+
+    @staticmethod
+    def default_key(ec2) -> str | None:
+        """The region's default EBS key ARN, or None when the endpoint cannot say (moto)."""
+        try:
+            return ec2.get_ebs_default_kms_key_id()["KmsKeyId"]
+        except (ClientError, NotImplementedError, ResponseParserError) as error:
+            if _unsupported(error):
+                return None
+            raise
+
+    def _our_keys(self, ctx, deps) -> set[str]:
+        key = state_of(deps, EBS_KEY)
+        if key:
+            return {key["arn"], key["id"]}
+        return {arn for s in self.key.find_all(ctx, {}) for arn in (s["arn"], s["id"])}
+
+    def _scope(self, ctx) -> str:
+        return f"{ctx.account_id}/{ctx.region}"
+
+    def find_all(self, ctx, deps):
+        ec2 = ctx.client("ec2")
+        if not ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"]:
+            return []
+        current = self.default_key(ec2)
+        if current is not None and current not in self._our_keys(ctx, deps):
+            return []  # on, but with another key: this stack's setting is not there
+        return [{"id": self._scope(ctx), "enabled": True, "key": current}]
+
+    def create(self, ctx, deps):
+        ec2, key = ctx.client("ec2"), deps[EBS_KEY]["arn"]
+        # the key first: a crash in between leaves encryption off, so the next run does both again
+        ec2.modify_ebs_default_kms_key_id(KmsKeyId=key)
+        ec2.enable_ebs_encryption_by_default()
+        ctx.reporter.note(f"{self.name}: EBS encryption by default is an account-and-region setting: "
+                          f"every new EBS volume of account {ctx.account_id} in {ctx.region} is now "
+                          f"encrypted, by default with {naming.kms_alias(ctx.stack, 'ebs')}")
+        return {"id": self._scope(ctx), "enabled": True, "key": key}
+
+    def drift(self, ctx, state, deps):
+        key = state_of(deps, EBS_KEY)
+        want = key["arn"] if key else planned(EBS_KEY)
+        if state["key"] is not None and state["key"] != want:
+            return [Drift("default key", state["key"], want)]
+        return []
+
+    def reconcile(self, ctx, state, drift, deps):
+        key = deps[EBS_KEY]["arn"]
+        ctx.client("ec2").modify_ebs_default_kms_key_id(KmsKeyId=key)
+        return {**state, "key": key}
+
+    def delete(self, ctx, state):
+        try:
+            ctx.client("ec2").reset_ebs_default_kms_key_id()
+        except (ClientError, NotImplementedError, ResponseParserError) as error:
+            if not _unsupported(error):
+                raise
+            ctx.reporter.note(f"{self.name}: this endpoint cannot reset the default EBS key; reset it "
+                              "with 'aws ec2 reset-ebs-default-kms-key-id'")
+            return
+        ctx.reporter.note(f"{self.name}: EBS encryption by default is an account-and-region setting: "
+                          f"the default key of account {ctx.account_id} in {ctx.region} is the "
+                          "AWS-managed aws/ebs again; encryption by default stays on")
+
+    def outputs(self, state):
+        return {"scope": f"account-and-region {state['id']}", "key": state["key"] or "unknown"}
+
+
+# --- S3 buckets ------------------------------------------------------------------------------
+class Bucket(Resource):
+    service, kind = "s3", "S3 bucket"
+    depends_on = (S3_KEY,)
+    TLS_SID = "DenyRequestsWithoutTLS"
+
+    def __init__(self, purpose: str, *, versioned: bool, tls_only: bool, abort_days: int,
+                 noncurrent_days: int):
+        self.purpose, self.versioned, self.tls_only = purpose, versioned, tls_only
+        self.abort_days, self.noncurrent_days = abort_days, noncurrent_days
+        self.name = f"data.bucket.{purpose}"
+
+    def bucket_name(self, ctx) -> str:
+        return naming.bucket(ctx.stack, self.purpose, ctx.account_id, ctx.region)
+
+    def _state(self, ctx, name):
+        return {"id": name, "name": name, "arn": f"arn:{ctx.partition}:s3:::{name}"}
+
+    def find_all(self, ctx, deps):
+        name = self.bucket_name(ctx)
+        try:
+            ctx.client("s3").head_bucket(Bucket=name, ExpectedBucketOwner=ctx.account_id)
+        except ClientError as error:
+            if error_code(error) in ("404", "NoSuchBucket", "NotFound"):
+                return []
+            if error_code(error) in ("403", "AccessDenied", "Forbidden"):
+                raise StackError(f"bucket {name} exists but belongs to another account or denies "
+                                 "this one; bucket names are global") from None
+            raise
+        return [self._state(ctx, name)]
+
+    def create(self, ctx, deps):
+        s3, name = ctx.client("s3"), self.bucket_name(ctx)
+        configuration = {"Tags": ctx.tags(self.name)}
+        if ctx.region != "us-east-1":
+            configuration["LocationConstraint"] = ctx.region
+        try:
+            s3.create_bucket(Bucket=name, ObjectOwnership="BucketOwnerEnforced",
+                             CreateBucketConfiguration=configuration)
+        except ClientError as error:
+            if error_code(error) == "BucketAlreadyExists":
+                raise StackError(f"bucket name {name} is taken by another account") from None
+            if error_code(error) != "BucketAlreadyOwnedByYou":
+                raise
+        s3.get_waiter("bucket_exists").wait(Bucket=name, WaiterConfig=waiter_config(2, 30))
+        return self._state(ctx, name)
+
+    # --- what the bucket should look like ---
+    def wanted(self, ctx, deps) -> dict:
+        key = state_of(deps, S3_KEY)
+        name = self.bucket_name(ctx)
+        want = {
+            "encryption": self.show_encryption("aws:kms", key["arn"] if key else planned(S3_KEY), True),
+            "public access block": self.show_block({k: True for k in self.BLOCKS}),
+            "ownership": "BucketOwnerEnforced",
+            "policy": self.policy(ctx, name) if self.tls_only else None,
+            "lifecycle": self.lifecycle(),
+            "tags": {t["Key"]: t["Value"] for t in ctx.tags(self.name)},
+        }
+        if self.versioned:
+            want["versioning"] = "Enabled"
+        return want
+
+    BLOCKS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+
+    @staticmethod
+    def show_encryption(algorithm, key, bucket_keys) -> str:
+        return f"{algorithm} {key or '(no key)'}, bucket keys {'on' if bucket_keys else 'off'}"
+
+    @staticmethod
+    def show_block(settings: dict) -> str:
+        return ", ".join(f"{k} {'on' if v else 'off'}" for k, v in settings.items())
+
+    def policy(self, ctx, name) -> dict:
+        arn = f"arn:{ctx.partition}:s3:::{name}"
+        return {"Version": "2012-10-17", "Statement": [{
+            "Sid": self.TLS_SID, "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
+
+    def lifecycle(self) -> list[dict]:
+        rules = [{"ID": "abort-incomplete-multipart-uploads", "Status": "Enabled", "Filter": {"Prefix": ""},
+                  "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": self.abort_days}}]
+        if self.versioned:
+            rules.append({"ID": "expire-old-versions", "Status": "Enabled", "Filter": {"Prefix": ""},
+                          "NoncurrentVersionExpiration": {"NoncurrentDays": self.noncurrent_days},
+                          "Expiration": {"ExpiredObjectDeleteMarker": True}})
+        return rules
+
+    @staticmethod
+    def _rule_view(rule: dict) -> tuple:
+        """The parts of a lifecycle rule this recipe sets, in a form AWS and moto both read back."""
+        flt = rule.get("Filter", {"Prefix": rule.get("Prefix", "")})
+        return (rule.get("ID"), rule.get("Status"), flt.get("Prefix", "") if set(flt) <= {"Prefix"} else str(flt),
+                (rule.get("AbortIncompleteMultipartUpload") or {}).get("DaysAfterInitiation"),
+                (rule.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays"),
+                json.dumps(rule.get("Expiration"), sort_keys=True, default=str))
+
+    def observed(self, ctx, name) -> dict:
+        s3 = ctx.client("s3")
+
+        def read(call, missing, pick):
+            try:
+                return pick(call(Bucket=name))
+            except ClientError as error:
+                if error_code(error) in missing:
+                    return None
+                raise
+
+        def encryption(answer):
+            rule = answer["ServerSideEncryptionConfiguration"]["Rules"][0]
+            default = rule.get("ApplyServerSideEncryptionByDefault", {})
+            return self.show_encryption(default.get("SSEAlgorithm"), default.get("KMSMasterKeyID"),
+                                        bool(rule.get("BucketKeyEnabled")))
+
+        def block(answer):
+            c = answer["PublicAccessBlockConfiguration"]
+            return self.show_block({k: c.get(k, False) for k in self.BLOCKS})
+
+        have = {
+            "encryption": read(s3.get_bucket_encryption, ("ServerSideEncryptionConfigurationNotFoundError",), encryption),
+            "public access block": read(s3.get_public_access_block, ("NoSuchPublicAccessBlockConfiguration",), block),
+            "ownership": read(s3.get_bucket_ownership_controls, ("OwnershipControlsNotFoundError",),
+                              lambda a: a["OwnershipControls"]["Rules"][0]["ObjectOwnership"]),
+            "policy": read(s3.get_bucket_policy, ("NoSuchBucketPolicy",), lambda a: json.loads(a["Policy"])),
+            "lifecycle": read(s3.get_bucket_lifecycle_configuration, ("NoSuchLifecycleConfiguration",),
+                              lambda a: a["Rules"]),
+            "tags": read(s3.get_bucket_tagging, ("NoSuchTagSet",),
+                         lambda a: {t["Key"]: t["Value"] for t in a["TagSet"]}) or {},
+        }
+        if self.versioned:
+            have["versioning"] = read(s3.get_bucket_versioning, (), lambda a: a.get("Status", "Disabled"))
+        return have
+
+    def drift(self, ctx, state, deps):
+        have, want = self.observed(ctx, state["name"]), self.wanted(ctx, deps)
+        drift = []
+        for setting, wanted in want.items():
+            current = have[setting]
+            if setting == "lifecycle":
+                same = sorted(map(self._rule_view, current or [])) == sorted(map(self._rule_view, wanted))
+                shown = ([r.get("ID") for r in current or []], [r["ID"] for r in wanted])
+            elif setting == "tags":
+                same = all(current.get(k) == v for k, v in wanted.items())
+                shown = ([f"{k}={v}" for k, v in current.items() if k.startswith("cloudsite:")],
+                         [f"{k}={v}" for k, v in wanted.items() if k.startswith("cloudsite:")])
+            elif setting == "policy":
+                same = current == wanted
+                sids = lambda p: [s.get("Sid", "?") for s in p["Statement"]] if p else None  # noqa: E731
+                shown = (sids(current), sids(wanted))
+            else:
+                same, shown = current == wanted, (current, wanted)
+            if not same:
+                drift.append(Drift(setting, *shown))
+        return drift
+
+    def reconcile(self, ctx, state, drift, deps):
+        s3, name = ctx.client("s3"), state["name"]
+        want, settings = self.wanted(ctx, deps), {d.setting for d in drift}
+        if "public access block" in settings:
+            s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True})
+        if "ownership" in settings:
+            s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls={
+                "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+        if "encryption" in settings:
+            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [{
+                "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms",
+                                                       "KMSMasterKeyID": deps[S3_KEY]["arn"]},
+                "BucketKeyEnabled": True}]})
+        if "versioning" in settings:
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        if "lifecycle" in settings:
+            s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": want["lifecycle"]})
+        if "policy" in settings:
+            if want["policy"] is None:
+                with tolerate("NoSuchBucketPolicy"):
+                    s3.delete_bucket_policy(Bucket=name)
+            else:
+                s3.put_bucket_policy(Bucket=name, Policy=json.dumps(want["policy"]))
+        if "tags" in settings:
+            tags = self.observed_tags(s3, name)
+            tags.update(want["tags"])
+            s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": k, "Value": v}
+                                                                  for k, v in sorted(tags.items())]})
+
+    @staticmethod
+    def observed_tags(s3, name) -> dict:
+        try:
+            return {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
+        except ClientError as error:
+            if error_code(error) == "NoSuchTagSet":
+                return {}
+            raise
+
+    def delete(self, ctx, state):
+        s3, name = ctx.client("s3"), state["name"]
+
+        def empty_and_delete():
+            empty_bucket(s3, name)
+            s3.delete_bucket(Bucket=name)
+
+        with tolerate("NoSuchBucket"):
+            # BucketNotEmpty: something wrote meanwhile (or listing lagged); empty it again
+            retry_on(["BucketNotEmpty"], empty_and_delete, what=f"bucket {name}", timeout=300, delay=5)
+        s3.get_waiter("bucket_not_exists").wait(Bucket=name, WaiterConfig=waiter_config(2, 30))
+
+    def outputs(self, state):
+        return {"bucket": state["name"]}
+
+
+def empty_bucket(s3, name: str) -> int:
+    """Abort incomplete multipart uploads, then delete every object version and delete marker,
+    1000 a call. Returns how many versions and markers went."""
+    for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=name):
+        for upload in page.get("Uploads", []):
+            with tolerate("NoSuchUpload"):
+                s3.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
+    deleted = 0
+    batch: list[dict] = []
+
+    def flush():
+        nonlocal deleted, batch
+        if batch:
+            answer = s3.delete_objects(Bucket=name, Delete={"Objects": batch, "Quiet": True})
+            errors = answer.get("Errors", [])
+            if errors:
+                first = errors[0]
+                raise StackError(f"bucket {name}: could not delete {len(errors)} objects, e.g. "
+                                 f"{first.get('Key')}: {first.get('Code')} {first.get('Message', '')}".strip())
+            deleted += len(batch)
+            batch = []
+
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
+        for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+            batch.append({"Key": item["Key"], "VersionId": item["VersionId"]})
+            if len(batch) == 1000:
+                flush()
+    flush()
+    return deleted
+
+
+# --- RDS parameter and subnet groups ---------------------------------------------------------
+class DbParameterGroup(Resource):
+    name, service, kind = PARAMETER_GROUP, "rds", "DB parameter group"
+
+    def group_name(self, ctx):
+        return naming.db_parameter_group(ctx.stack)
+
+    def find_all(self, ctx, deps):
+        try:
+            groups = ctx.client("rds").describe_db_parameter_groups(
+                DBParameterGroupName=self.group_name(ctx))["DBParameterGroups"]
+        except ClientError as error:
+            if error_code(error) == "DBParameterGroupNotFound":
+                return []
+            raise
+        return [{"id": g["DBParameterGroupName"], "arn": g.get("DBParameterGroupArn"),
+                 "family": g["DBParameterGroupFamily"]} for g in groups]
+
+    def create(self, ctx, deps):
+        rds = ctx.client("rds")
+        try:
+            group = rds.create_db_parameter_group(
+                DBParameterGroupName=self.group_name(ctx), DBParameterGroupFamily=MYSQL_FAMILY,
+                Description=f"cloudsite {ctx.stack}: MySQL 8.0, TLS only, utf8mb4",
+                Tags=ctx.tags(self.name))["DBParameterGroup"]
+        except ClientError as error:
+            if error_code(error) != "DBParameterGroupAlreadyExists":
+                raise
+            return self.find_all(ctx, deps)[0]
+        # the parameters: reconcile
+        return {"id": group["DBParameterGroupName"], "arn": group.get("DBParameterGroupArn"),
+                "family": group["DBParameterGroupFamily"]}
+
+    def drift(self, ctx, state, deps):
+        drift = []
+        if state["family"] != MYSQL_FAMILY:
+            drift.append(Drift("family", state["family"], MYSQL_FAMILY, fixable=False))
+        pages = ctx.client("rds").get_paginator("describe_db_parameters").paginate(
+            DBParameterGroupName=state["id"], Source="user")
+        have = {p["ParameterName"]: p.get("ParameterValue") for page in pages for p in page["Parameters"]}
+        for key, value in DB_PARAMETERS.items():  # others set by hand are left alone
+            if have.get(key) != value:
+                drift.append(Drift(key, have.get(key), value))
+        return drift
+
+    def reconcile(self, ctx, state, drift, deps):
+        changes = [{"ParameterName": d.setting, "ParameterValue": d.want, "ApplyMethod": "immediate"}
+                   for d in drift if d.setting in DB_PARAMETERS]  # all three are dynamic
+        ctx.client("rds").modify_db_parameter_group(DBParameterGroupName=state["id"], Parameters=changes)
+
+    def delete(self, ctx, state):
+        rds = ctx.client("rds")
+        with tolerate("DBParameterGroupNotFound"):
+            # an instance being deleted still holds it for a while
+            retry_on(["InvalidDBParameterGroupState"],
+                     lambda: rds.delete_db_parameter_group(DBParameterGroupName=state["id"]),
+                     what=f"parameter group {state['id']}", timeout=900, delay=10)
+
+    def outputs(self, state):
+        return {"name": state["id"]}
+
+
+def db_subnets(config: StackConfig) -> list[str]:
+    """The network layer's private subnets; its public ones if it has no private ones."""
+    names = {r.name for r in network.build(config)}
+    private = [network.private_subnet(i) for i in range(network.ZONES)]
+    if all(n in names for n in private):
+        return private
+    return [network.public_subnet(i) for i in range(network.ZONES)]
+
+
+class DbSubnetGroup(Resource):
+    name, service, kind = SUBNET_GROUP, "rds", "DB subnet group"
+
+    def __init__(self, subnets: list[str]):
+        self.subnets = subnets
+        self.depends_on = tuple(subnets)
+
+    def group_name(self, ctx):
+        return naming.db_subnet_group(ctx.stack)
+
+    @staticmethod
+    def _state(group):
+        return {"id": group["DBSubnetGroupName"], "arn": group.get("DBSubnetGroupArn"),
+                "vpc": group.get("VpcId"), "subnets": sorted(s["SubnetIdentifier"] for s in group.get("Subnets", []))}
+
+    def find_all(self, ctx, deps):
+        try:
+            groups = ctx.client("rds").describe_db_subnet_groups(
+                DBSubnetGroupName=self.group_name(ctx))["DBSubnetGroups"]
+        except ClientError as error:
+            if error_code(error) == "DBSubnetGroupNotFoundFault":
+                return []
+            raise
+        return [self._state(g) for g in groups]
+
+    def _wanted(self, deps):
+        return sorted((deps.get(s) or {}).get("id") or planned(s) for s in self.subnets)
+
+    def create(self, ctx, deps):
+        try:
+            group = ctx.client("rds").create_db_subnet_group(
+                DBSubnetGroupName=self.group_name(ctx), SubnetIds=self._wanted(deps),
+                DBSubnetGroupDescription=f"cloudsite {ctx.stack}: the database's subnets",
+                Tags=ctx.tags(self.name))["DBSubnetGroup"]
+        except ClientError as error:
+            if error_code(error) != "DBSubnetGroupAlreadyExists":
+                raise
+            return self.find_all(ctx, deps)[0]
+        return self._state(group)
+
+    def drift(self, ctx, state, deps):
+        want = self._wanted(deps)
+        return [] if state["subnets"] == want else [Drift("subnets", state["subnets"], want)]
+
+    def reconcile(self, ctx, state, drift, deps):
+        group = ctx.client("rds").modify_db_subnet_group(
+            DBSubnetGroupName=state["id"], SubnetIds=self._wanted(deps))["DBSubnetGroup"]
+        return self._state(group)
+
+    def delete(self, ctx, state):
+        rds = ctx.client("rds")
+        with tolerate("DBSubnetGroupNotFoundFault"):
+            retry_on(["InvalidDBSubnetGroupStateFault"],
+                     lambda: rds.delete_db_subnet_group(DBSubnetGroupName=state["id"]),
+                     what=f"subnet group {state['id']}", timeout=900, delay=10)
+
+    def outputs(self, state):
+        return {"name": state["id"]}
+
+
+# --- RDS instances ---------------------------------------------------------------------------
+class DbInstance(Resource):
+    service, kind = "rds", "RDS MySQL instance"
+    replica = False
+
+    def __init__(self, config: StackConfig):
+        self.db = config.database
+
+    def identifier(self, ctx) -> str:
+        return naming.db_instance(ctx.stack, replica=self.replica)
+
+    @staticmethod
+    def _state(db) -> dict:
+        endpoint = db.get("Endpoint") or {}
+        pending = db.get("PendingModifiedValues") or {}
+        return {
+            "id": db["DBInstanceIdentifier"], "arn": db["DBInstanceArn"],
+            "endpoint": endpoint.get("Address"), "port": endpoint.get("Port") or db.get("DbInstancePort"),
+            "status": db["DBInstanceStatus"], "zone": db.get("AvailabilityZone"),
+            "class": pending.get("DBInstanceClass", db["DBInstanceClass"]),
+            "engine": db.get("Engine"), "engine_version": db.get("EngineVersion", ""),
+            "public": db.get("PubliclyAccessible", False),
+            "deletion_protection": db.get("DeletionProtection", False),
+            "backup_retention": pending.get("BackupRetentionPeriod", db.get("BackupRetentionPeriod")),
+            "encrypted": db.get("StorageEncrypted", False), "kms_key": db.get("KmsKeyId"),
+            "parameter_group": [g["DBParameterGroupName"] for g in db.get("DBParameterGroups", [])],
+            "security_groups": sorted(g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", [])
+                                      if g.get("Status", "active") in ("active", "adding")),
+            "subnet_group": (db.get("DBSubnetGroup") or {}).get("DBSubnetGroupName"),
+            "secret_arn": (db.get("MasterUserSecret") or {}).get("SecretArn"),
+            "source": db.get("ReadReplicaSourceDBInstanceIdentifier"),
+            "tags": {t["Key"]: t["Value"] for t in db.get("TagList", [])},
+        }
+
+    def describe(self, ctx, identifier: str) -> dict | None:
+        try:
+            found = ctx.client("rds").describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"]
+        except ClientError as error:
+            if error_code(error) == "DBInstanceNotFound":
+                return None
+            raise
+        return self._state(found[0]) if found else None
+
+    def find_all(self, ctx, deps):
+        state = self.describe(ctx, self.identifier(ctx))
+        return [state] if state else []
+
+    def wait_available(self, ctx, identifier: str, config: dict, doing: str) -> dict:
+        minutes = config["Delay"] * config["MaxAttempts"] // 60
+        ctx.reporter.start(self.name, f"{doing} (RDS takes minutes; waiting up to {minutes} min)")
+        ctx.client("rds").get_waiter("db_instance_available").wait(
+            DBInstanceIdentifier=identifier, WaiterConfig=config)
+        return self.describe(ctx, identifier)
+
+    # what both instances must match
+    def common_wanted(self, ctx, deps) -> dict:
+        sg = state_of(deps, network.DB_SG)
+        return {"class": self.db.instance_class, "public": False,
+                "deletion_protection": self.db.deletion_protection,
+                "parameter_group": [naming.db_parameter_group(ctx.stack)],
+                "security_groups": [sg["id"] if sg else planned(network.DB_SG)]}
+
+    def wanted(self, ctx, deps) -> dict:
+        return self.common_wanted(ctx, deps)
+
+    MODIFY = {"class": "DBInstanceClass", "public": "PubliclyAccessible",
+              "deletion_protection": "DeletionProtection", "backup_retention": "BackupRetentionPeriod"}
+
+    def drift(self, ctx, state, deps):
+        drift = []
+        if state["status"] == "deleting":
+            return [Drift("status", "deleting", "available", fixable=False)]
+        if state["status"] != "available":
+            drift.append(Drift("status", state["status"], "available"))
+        if state["engine"] != "mysql" or not state["engine_version"].startswith("8."):
+            drift.append(Drift("engine", f"{state['engine']} {state['engine_version']}", "mysql 8",
+                               fixable=False))
+        for setting, want in self.wanted(ctx, deps).items():
+            if state.get(setting) != want:
+                drift.append(Drift(setting, state.get(setting), want))
+        want_tags = {t["Key"]: t["Value"] for t in ctx.tags(self.name)}
+        if any(state["tags"].get(k) != v for k, v in want_tags.items()):
+            drift.append(Drift("tags", sorted(f"{k}={v}" for k, v in state["tags"].items() if k.startswith("cloudsite:")),
+                               sorted(f"{k}={v}" for k, v in want_tags.items() if k.startswith("cloudsite:"))))
+        return drift
+
+    def reconcile(self, ctx, state, drift, deps):
+        rds, settings = ctx.client("rds"), {d.setting: d for d in drift}
+        if state["status"] == "stopped":
+            rds.start_db_instance(DBInstanceIdentifier=state["id"])
+        if "tags" in settings:
+            rds.add_tags_to_resource(ResourceName=state["arn"], Tags=ctx.tags(self.name))
+        changes = {self.MODIFY[s]: d.want for s, d in settings.items() if s in self.MODIFY}
+        if "parameter_group" in settings:
+            changes["DBParameterGroupName"] = settings["parameter_group"].want[0]
+        if "security_groups" in settings:
+            changes["VpcSecurityGroupIds"] = settings["security_groups"].want
+        if "secret" in settings:
+            changes.update(ManageMasterUserPassword=True, MasterUserSecretKmsKeyId=deps[RDS_KEY]["arn"])
+        if changes:
+            if state["status"] != "available":
+                self.wait_available(ctx, state["id"], DB_MODIFY_WAIT, "waiting before modifying")
+            ctx.reporter.start(self.name, "modifying")
+            rds.modify_db_instance(DBInstanceIdentifier=state["id"], ApplyImmediately=True, **changes)
+        if changes or state["status"] != "available":
+            return self.wait_available(ctx, state["id"], DB_MODIFY_WAIT, "waiting until available")
+        return self.describe(ctx, state["id"])
+
+    def delete(self, ctx, state):
+        rds, identifier = ctx.client("rds"), state["id"]
+        if state["status"] != "deleting":
+            if state["deletion_protection"]:
+                if not allow_protected(ctx):
+                    raise StackError(f"{identifier} has deletion protection; {PROTECTED_HINT}")
+                if state["status"] != "available":
+                    self.wait_available(ctx, identifier, DB_MODIFY_WAIT, "waiting before deleting")
+                rds.modify_db_instance(DBInstanceIdentifier=identifier, DeletionProtection=False,
+                                       ApplyImmediately=True)
+            snapshot = self.final_snapshot(ctx, identifier)
+            arguments = ({"SkipFinalSnapshot": False, "FinalDBSnapshotIdentifier": snapshot,
+                          "DeleteAutomatedBackups": False} if snapshot else
+                         {"SkipFinalSnapshot": True, "DeleteAutomatedBackups": True})
+            with tolerate("DBInstanceNotFound"):
+                # a busy instance (backing up, modifying) refuses deletion for a while
+                retry_on(["InvalidDBInstanceState"],
+                         lambda: rds.delete_db_instance(DBInstanceIdentifier=identifier, **arguments),
+                         what=f"deleting {identifier}", timeout=1800, delay=30)
+            if snapshot:
+                ctx.reporter.note(f"{self.name}: final snapshot {snapshot} kept; delete it when no longer needed")
+        minutes = DB_DELETE_WAIT["Delay"] * DB_DELETE_WAIT["MaxAttempts"] // 60
+        ctx.reporter.start(self.name, f"deleting (RDS takes minutes; waiting up to {minutes} min)")
+        rds.get_waiter("db_instance_deleted").wait(DBInstanceIdentifier=identifier, WaiterConfig=DB_DELETE_WAIT)
+
+    def final_snapshot(self, ctx, identifier: str) -> str | None:
+        return None
+
+    def outputs(self, state):
+        return {"endpoint": state["endpoint"], "port": state["port"]}
+
+
+class DbPrimary(DbInstance):
+    name = PRIMARY
+    kind = "RDS MySQL primary"
+    depends_on = (RDS_KEY, PARAMETER_GROUP, SUBNET_GROUP, network.DB_SG)
+
+    def wanted(self, ctx, deps):
+        want = self.common_wanted(ctx, deps)
+        want["backup_retention"] = self.db.backup_retention_days
+        want["subnet_group"] = naming.db_subnet_group(ctx.stack)
+        return want
+
+    def drift(self, ctx, state, deps):
+        drift = super().drift(ctx, state, deps)
+        key = state_of(deps, RDS_KEY)
+        want_key = key["arn"] if key else planned(RDS_KEY)
+        if not state["encrypted"] or state["kms_key"] not in (want_key, key and key["id"]):
+            drift.append(Drift("storage encryption", state["kms_key"] if state["encrypted"] else "off",
+                               want_key, fixable=False))
+        if not state["secret_arn"]:
+            drift.append(Drift("secret", "none (password not managed by RDS)", "managed by RDS in Secrets Manager"))
+        fixed = {"subnet_group"}
+        return [Drift(d.setting, d.have, d.want, fixable=False) if d.setting in fixed else d for d in drift]
+
+    def create(self, ctx, deps):
+        rds, identifier = ctx.client("rds"), self.identifier(ctx)
+        key = deps[RDS_KEY]["arn"]
+        try:
+            rds.create_db_instance(
+                DBInstanceIdentifier=identifier, Engine="mysql", EngineVersion=MYSQL_VERSION,
+                AutoMinorVersionUpgrade=True, DBInstanceClass=self.db.instance_class,
+                AllocatedStorage=self.db.allocated_storage, StorageType="gp3",
+                StorageEncrypted=True, KmsKeyId=key,
+                # RDS generates the password and keeps it in Secrets Manager (encrypted with the
+                # RDS key, rotated by RDS); it never passes through this process.
+                MasterUsername=naming.DB_USER, ManageMasterUserPassword=True, MasterUserSecretKmsKeyId=key,
+                DBName=naming.DB_NAME, Port=network.MYSQL_PORT,
+                DBSubnetGroupName=deps[SUBNET_GROUP]["id"], DBParameterGroupName=deps[PARAMETER_GROUP]["id"],
+                VpcSecurityGroupIds=[deps[network.DB_SG]["id"]], PubliclyAccessible=False,
+                AvailabilityZone=ctx.availability_zones()[0],
+                BackupRetentionPeriod=self.db.backup_retention_days,
+                DeletionProtection=self.db.deletion_protection, CopyTagsToSnapshot=True,
+                Tags=ctx.tags(self.name))
+        except ClientError as error:
+            if error_code(error) != "DBInstanceAlreadyExists":
+                raise
+            state = self.describe(ctx, identifier)
+            if state and state["status"] == "deleting":
+                raise StackError(f"{identifier} is still being deleted; run the command again when it is gone") from None
+        return self.wait_available(ctx, identifier, DB_CREATE_WAIT, "creating")
+
+    def final_snapshot(self, ctx, identifier):
+        if not self.db.final_snapshot:
+            return None
+        return f"{identifier}-final-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+
+    def outputs(self, state):
+        return {**super().outputs(state), "secret-arn": state["secret_arn"]}
+
+
+class DbReplica(DbInstance):
+    name = REPLICA
+    kind = "RDS MySQL read replica"
+    replica = True
+    depends_on = (PRIMARY, PARAMETER_GROUP, network.DB_SG)
+
+    def zone(self, ctx, deps) -> str:
+        primary = state_of(deps, PRIMARY)
+        zones = ctx.availability_zones()
+        taken = primary["zone"] if primary else zones[0]
+        return next(z for z in zones if z != taken)
+
+    def wanted(self, ctx, deps):
+        want = self.common_wanted(ctx, deps)
+        primary = state_of(deps, PRIMARY)
+        want["source"] = primary["id"] if primary else planned(PRIMARY)
+        return want
+
+    def drift(self, ctx, state, deps):
+        drift = super().drift(ctx, state, deps)
+        primary = state_of(deps, PRIMARY)
+        if primary and state["zone"] == primary["zone"]:
+            drift.append(Drift("zone", state["zone"], f"not {primary['zone']} (the primary's)", fixable=False))
+        return [Drift(d.setting, d.have, d.want, fixable=False) if d.setting == "source" else d for d in drift]
+
+    def create(self, ctx, deps):
+        rds, identifier = ctx.client("rds"), self.identifier(ctx)
+        try:
+            # same region: encrypted with the source's key, in the source's subnet group
+            rds.create_db_instance_read_replica(
+                DBInstanceIdentifier=identifier, SourceDBInstanceIdentifier=deps[PRIMARY]["id"],
+                DBInstanceClass=self.db.instance_class, AvailabilityZone=self.zone(ctx, deps),
+                Port=network.MYSQL_PORT, AutoMinorVersionUpgrade=True, PubliclyAccessible=False,
+                DBParameterGroupName=deps[PARAMETER_GROUP]["id"],
+                VpcSecurityGroupIds=[deps[network.DB_SG]["id"]],
+                DeletionProtection=self.db.deletion_protection, CopyTagsToSnapshot=True,
+                Tags=ctx.tags(self.name))
+        except ClientError as error:
+            if error_code(error) != "DBInstanceAlreadyExists":
+                raise
+            state = self.describe(ctx, identifier)
+            if state and state["status"] == "deleting":
+                raise StackError(f"{identifier} is still being deleted; run the command again when it is gone") from None
+        return self.wait_available(ctx, identifier, DB_REPLICA_WAIT, "creating (a replica takes as long again)")
+
+
+# --- DynamoDB token table --------------------------------------------------------------------
+class TokenTable(Resource):
+    name, service, kind = TOKEN_TABLE, "dynamodb", "DynamoDB table"
+    HASH_KEY, TTL_ATTRIBUTE = "token", "ttl"
+
+    def __init__(self, config: StackConfig):
+        self.deletion_protection = config.database.deletion_protection
+
+    def table_name(self, ctx):
+        return naming.token_table(ctx.stack)
+
+    @staticmethod
+    def _state(table):
+        return {"id": table["TableName"], "name": table["TableName"], "arn": table["TableArn"],
+                "status": table["TableStatus"],
+                "billing": (table.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED"),
+                "keys": [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]],
+                "deletion_protection": table.get("DeletionProtectionEnabled", False)}
+
+    def find_all(self, ctx, deps):
+        try:
+            table = ctx.client("dynamodb").describe_table(TableName=self.table_name(ctx))["Table"]
+        except ClientError as error:
+            if error_code(error) == "ResourceNotFoundException":
+                return []
+            raise
+        return [self._state(table)]
+
+    def _wait_active(self, ctx, name):
+        ctx.client("dynamodb").get_waiter("table_exists").wait(TableName=name, WaiterConfig=TABLE_WAIT)
+        return self._state(ctx.client("dynamodb").describe_table(TableName=name)["Table"])
+
+    def create(self, ctx, deps):
+        ddb, name = ctx.client("dynamodb"), self.table_name(ctx)
+        try:
+            ddb.create_table(
+                TableName=name, BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[{"AttributeName": self.HASH_KEY, "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": self.HASH_KEY, "KeyType": "HASH"}],
+                DeletionProtectionEnabled=self.deletion_protection, Tags=ctx.tags(self.name))
+        except ClientError as error:
+            if error_code(error) != "ResourceInUseException":  # created meanwhile
+                raise
+        # TTL and point-in-time recovery: reconcile
+        return self._wait_active(ctx, name)
+
+    def drift(self, ctx, state, deps):
+        ddb, drift = ctx.client("dynamodb"), []
+        if state["status"] == "DELETING":
+            return [Drift("status", "DELETING", "ACTIVE", fixable=False)]
+        if state["status"] != "ACTIVE":
+            drift.append(Drift("status", state["status"], "ACTIVE"))
+        if state["keys"] != [(self.HASH_KEY, "HASH")]:
+            drift.append(Drift("key schema", state["keys"], [(self.HASH_KEY, "HASH")], fixable=False))
+        if state["billing"] != "PAY_PER_REQUEST":
+            drift.append(Drift("billing mode", state["billing"], "PAY_PER_REQUEST"))
+        if state["deletion_protection"] != self.deletion_protection:
+            drift.append(Drift("deletion protection", state["deletion_protection"], self.deletion_protection))
+        ttl = ddb.describe_time_to_live(TableName=state["id"])["TimeToLiveDescription"]
+        ttl_have = (ttl.get("TimeToLiveStatus"), ttl.get("AttributeName"))
+        if ttl_have[0] not in ("ENABLED", "ENABLING") or ttl_have[1] != self.TTL_ATTRIBUTE:
+            drift.append(Drift("ttl", " ".join(filter(None, ttl_have)), f"ENABLED {self.TTL_ATTRIBUTE}"))
+        backups = ddb.describe_continuous_backups(TableName=state["id"])["ContinuousBackupsDescription"]
+        pitr = (backups.get("PointInTimeRecoveryDescription") or {}).get("PointInTimeRecoveryStatus", "DISABLED")
+        if pitr != "ENABLED":
+            drift.append(Drift("point-in-time recovery", pitr, "ENABLED"))
+        return drift
+
+    def reconcile(self, ctx, state, drift, deps):
+        ddb, settings = ctx.client("dynamodb"), {d.setting for d in drift}
+        name = state["id"]
+        changes = {}
+        if "billing mode" in settings:
+            changes["BillingMode"] = "PAY_PER_REQUEST"
+        if "deletion protection" in settings:
+            changes["DeletionProtectionEnabled"] = self.deletion_protection
+        if changes:
+            ddb.update_table(TableName=name, **changes)
+        if changes or "status" in settings:
+            state = self._wait_active(ctx, name)
+        if "ttl" in settings:
+            try:
+                ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={
+                    "Enabled": True, "AttributeName": self.TTL_ATTRIBUTE})
+            except ClientError as error:
+                if error_code(error) == "ValidationException" and "already" in str(error).lower():
+                    raise StackError(f"{name}: TTL is being changed already (AWS allows one change an hour "
+                                     "or so); run the command again later") from None
+                raise
+        if "point-in-time recovery" in settings:
+            # a table just created answers ContinuousBackupsUnavailable for a little while
+            retry_on(["ContinuousBackupsUnavailableException"],
+                     lambda: ddb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
+                         "PointInTimeRecoveryEnabled": True}),
+                     what=f"point-in-time recovery of {name}", timeout=600, delay=10)
+        return state
+
+    def delete(self, ctx, state):
+        ddb, name = ctx.client("dynamodb"), state["id"]
+        if state["status"] != "DELETING":
+            if state["deletion_protection"]:
+                if not allow_protected(ctx):
+                    raise StackError(f"table {name} has deletion protection; {PROTECTED_HINT}")
+                ddb.update_table(TableName=name, DeletionProtectionEnabled=False)
+                self._wait_active(ctx, name)
+            with tolerate("ResourceNotFoundException"):
+                retry_on(["ResourceInUseException"], lambda: ddb.delete_table(TableName=name),
+                         what=f"deleting table {name}", timeout=600, delay=10)
+        ddb.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig=TABLE_WAIT)
+
+    def outputs(self, state):
+        return {"table": state["name"]}
+
+
+# --- The layer -------------------------------------------------------------------------------
+def build(config: StackConfig) -> list[Resource]:
+    data = config.data
+    keys = [KmsKey("s3", f"cloudsite {config.name}: S3 buckets"),
+            KmsKey("rds", f"cloudsite {config.name}: RDS storage and the master user secret"),
+            KmsKey("ebs", f"cloudsite {config.name}: EBS volumes (the region's default EBS key)")]
+    buckets = [Bucket(purpose, versioned=purpose == "deploy", tls_only=data.tls_only_bucket_policy,
+                      abort_days=data.abort_multipart_days, noncurrent_days=data.noncurrent_version_days)
+               for purpose in ("app", "deploy")]
+    primary, replica = DbPrimary(config), DbReplica(config)
+
+    def values(deps):
+        return {
+            "app-bucket": deps[APP_BUCKET]["name"],
+            "deploy-bucket": deps[DEPLOY_BUCKET]["name"],
+            "s3-key-arn": deps[S3_KEY]["arn"],
+            "rds-key-arn": deps[RDS_KEY]["arn"],
+            "ebs-key-arn": deps[EBS_KEY]["arn"],
+            "db-endpoint": deps[PRIMARY]["endpoint"] or "(not yet known)",
+            "db-replica-endpoint": deps[REPLICA]["endpoint"] or "(not yet known)",
+            "db-port": str(deps[PRIMARY]["port"] or network.MYSQL_PORT),
+            "db-name": naming.DB_NAME,
+            "db-user": naming.DB_USER,
+            # where the password lives (a Secrets Manager secret {"username", "password"}), not the password
+            "db-secret-arn": deps[PRIMARY]["secret_arn"] or "(not yet known)",
+            "token-table": deps[TOKEN_TABLE]["name"],
+        }
+
+    outputs = Parameters("data", (S3_KEY, RDS_KEY, EBS_KEY, APP_BUCKET, DEPLOY_BUCKET, PRIMARY, REPLICA,
+                                  TOKEN_TABLE), values)
+    return [*keys, EbsDefaultEncryption(keys[2]), *buckets, DbParameterGroup(),
+            DbSubnetGroup(db_subnets(config)), primary, replica, TokenTable(config), outputs]
+
+
+def inventory(ctx) -> dict:
+    """What exists of the layer's kinds in the region, tagged or not (crash-resume tests)."""
+    kms, rds, ec2 = ctx.client("kms"), ctx.client("rds"), ctx.client("ec2")
+    keys = [k["KeyId"] for page in kms.get_paginator("list_keys").paginate() for k in page["Keys"]]
+    states = [kms.describe_key(KeyId=k)["KeyMetadata"] for k in keys]
+    aliases = {a["AliasName"]: a.get("TargetKeyId") for page in kms.get_paginator("list_aliases").paginate()
+               for a in page["Aliases"] if a["AliasName"].startswith(f"alias/cloudsite/{ctx.stack}/")}
+    ebs_key = EbsDefaultEncryption.default_key(ec2)
+    ebs_alias_key = aliases.get(naming.kms_alias(ctx.stack, "ebs"))
+    return {
+        "kms_keys": sum(m["KeyManager"] == "CUSTOMER" and m["KeyState"] != "PendingDeletion" for m in states),
+        "kms_aliases": len(aliases),
+        "kms_aliases_on_live_keys": sum(
+            any(m["KeyId"] == target and m["KeyState"] == "Enabled" for m in states) for target in aliases.values()),
+        "ebs_encryption_by_default": ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"],
+        "ebs_default_key_is_the_stacks": bool(ebs_key and ebs_alias_key and ebs_key.endswith(ebs_alias_key)),
+        "buckets": len(ctx.client("s3").list_buckets()["Buckets"]),
+        "db_parameter_groups": sum(not g["DBParameterGroupName"].startswith("default.")
+                                   for g in rds.describe_db_parameter_groups()["DBParameterGroups"]),
+        "db_subnet_groups": len(rds.describe_db_subnet_groups()["DBSubnetGroups"]),
+        "db_instances": len(rds.describe_db_instances()["DBInstances"]),
+        "secrets": len(ctx.client("secretsmanager").list_secrets()["SecretList"]),
+        "tables": len(ctx.client("dynamodb").list_tables()["TableNames"]),
+        "parameters": sum(len(page["Parameters"]) for page in ctx.client("ssm").get_paginator(
+            "get_parameters_by_path").paginate(Path=parameter_path(ctx.stack, "data"))),
+    }
+
+
+register(Layer("data", build, inventory))

@@ -1,0 +1,267 @@
+"""The image layer (``provision_image``): the builder's IAM role and instance profile, and the baked AMI.
+
+The bake, all in boto3:
+
+1. the base image from AWS's public SSM parameter (Amazon Linux 2023, or Ubuntu 24.04 LTS);
+2. a builder instance in the stack's first public subnet (the app security group: no ingress at all,
+   egress to fetch packages), IMDSv2 only, an encrypted gp3 root volume, tagged ``image.builder`` at
+   launch, user data ``deploy.bootstrap.bake_script``;
+3. wait: running, both status checks ok, then the completion signal the script writes to SSM
+   (``ok`` or ``failed: ...``), for at most ``[image] bake_timeout_minutes``;
+4. stop, wait stopped, ``create_image`` (the root volume is encrypted, so are its snapshot and the
+   AMI), tagged at creation with the source commit and the bake's fingerprint; wait
+   ``image_available``;
+5. in ``finally``: the signal parameter is deleted and the builder terminated, so a failed bake
+   leaves no builder running; a builder left by a crashed run is terminated by the next run.
+
+The recipe's state is the newest baked image. It drifts when the bake script, base kind or builder
+type changed (``fingerprint``), when ``--rebake`` asks for a fresh one (new base image, security
+updates), when more than ``[image] retention`` images exist (the oldest are deregistered and
+their snapshots deleted), and when a crashed run left a builder behind.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from provisioning import naming
+from provisioning.config import StackConfig
+from provisioning.iam import (PROFILE_MESSAGE, PROFILE_NOT_VISIBLE, PROFILE_PROPAGATION_TIMEOUT,
+                              InstanceProfile, Role, allow, document)
+from provisioning.layers import Layer, register
+from provisioning.layers.network import APP_SG, public_subnet
+from provisioning.resource import (Drift, Resource, StackError, retry_on, tolerate, wait_until,
+                                   waiter_config)
+from deploy.bootstrap import bake_fingerprint, bake_script
+
+ROLE, PROFILE, AMI = "image.role", "image.instance-profile", "image.ami"
+BUILDER = "image.builder"  # the tag of builder instances and their volumes
+BASE_IMAGES = {
+    "al2023": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
+    "ubuntu-24.04": "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id",
+}
+COMMIT_TAG, FINGERPRINT_TAG = "cloudsite:source-commit", "cloudsite:bake"
+LIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
+
+
+def source_commit() -> str:
+    """The commit the image is baked from: CLOUDSITE_SOURCE_COMMIT, or git's HEAD, or "unknown"."""
+    if os.environ.get("CLOUDSITE_SOURCE_COMMIT"):
+        return os.environ["CLOUDSITE_SOURCE_COMMIT"]
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).resolve().parent, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def builder_policies(ctx, deps):
+    # The builder may write its own completion signal and nothing else.
+    prefix = naming.bake_signal(ctx.stack).lstrip("/")
+    return {"bake-signal": document(allow("WriteBakeSignal", ["ssm:PutParameter"],
+                                          [ctx.arn("ssm", f"parameter/{prefix}*")]))}
+
+
+def live_builders(ctx) -> list[dict]:
+    pages = ctx.client("ec2").get_paginator("describe_instances").paginate(
+        Filters=ctx.tag_filters(BUILDER) + [{"Name": "instance-state-name", "Values": LIVE_STATES}])
+    return [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
+
+
+class Ami(Resource):
+    name, service, kind = AMI, "ec2", "baked AMI"
+    depends_on = (PROFILE, public_subnet(0), APP_SG)
+    force = False  # provision_image --rebake
+
+    def __init__(self, config: StackConfig):
+        self.config = config
+
+    # --- find ------------------------------------------------------------------------------
+    def images(self, ctx) -> list[dict]:
+        """This stack's baked images, newest first."""
+        found = ctx.client("ec2").describe_images(Owners=["self"], Filters=ctx.tag_filters(self.name))["Images"]
+        found = [i for i in found if i["State"] in ("pending", "available")]
+        return sorted(found, key=lambda i: (i["CreationDate"], i["ImageId"]), reverse=True)
+
+    def find_all(self, ctx, deps):
+        images = self.images(ctx)
+        if not images:
+            return []
+        newest = images[0]
+        tags = {t["Key"]: t["Value"] for t in newest.get("Tags", [])}
+        return [{"id": newest["ImageId"], "state": newest["State"], "name": newest.get("Name"),
+                 "root_device": newest.get("RootDeviceName", "/dev/xvda"),
+                 "commit": tags.get(COMMIT_TAG), "fingerprint": tags.get(FINGERPRINT_TAG),
+                 "images": [i["ImageId"] for i in images]}]
+
+    def fingerprint(self, ctx) -> str:
+        image = self.config.image
+        return bake_fingerprint(ctx.stack, ctx.region, image.base, image.builder_instance_type)
+
+    # --- create: the bake --------------------------------------------------------------------
+    def create(self, ctx, deps):
+        self._terminate(ctx, live_builders(ctx))  # left by a crashed run
+        return self._bake(ctx, deps)
+
+    def _bake(self, ctx, deps):
+        ec2, ssm, image = ctx.client("ec2"), ctx.client("ssm"), self.config.image
+        base = ssm.get_parameter(Name=BASE_IMAGES[image.base])["Parameter"]["Value"]
+        root = ec2.describe_images(Filters=[{"Name": "image-id", "Values": [base]}])["Images"]
+        root_device = root[0].get("RootDeviceName", "/dev/xvda") if root else "/dev/xvda"
+        ctx.reporter.start(self.name, f"launching a builder from {base}")
+        launch = lambda: ec2.run_instances(  # noqa: E731
+            ImageId=base, InstanceType=image.builder_instance_type, MinCount=1, MaxCount=1,
+            SubnetId=deps[public_subnet(0)]["id"], SecurityGroupIds=[deps[APP_SG]["id"]],
+            IamInstanceProfile={"Arn": deps[PROFILE]["arn"]},
+            UserData=bake_script(ctx.stack, ctx.region, image.base),
+            MetadataOptions={"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"},
+            BlockDeviceMappings=[{"DeviceName": root_device, "Ebs": {
+                "VolumeSize": self.config.compute.root_volume_gb, "VolumeType": "gp3", "Encrypted": True,
+                "DeleteOnTermination": True}}],
+            InstanceInitiatedShutdownBehavior="stop",
+            TagSpecifications=ctx.tag_specifications("instance", BUILDER)
+            + ctx.tag_specifications("volume", BUILDER))
+        instance_id = retry_on(PROFILE_NOT_VISIBLE, launch, what="the builder's instance profile",
+                               message=PROFILE_MESSAGE, timeout=PROFILE_PROPAGATION_TIMEOUT)["Instances"][0]["InstanceId"]
+        try:
+            ctx.reporter.start(self.name, f"builder {instance_id}: waiting for the bake")
+            ec2.get_waiter("instance_running").wait(InstanceIds=[instance_id], WaiterConfig=waiter_config(10, 60))
+            ec2.get_waiter("instance_status_ok").wait(InstanceIds=[instance_id],
+                                                      WaiterConfig=waiter_config(15, 60))
+            self.wait_for_signal(ctx, instance_id)
+            ctx.reporter.start(self.name, f"builder {instance_id}: stopping")
+            ec2.stop_instances(InstanceIds=[instance_id])
+            ec2.get_waiter("instance_stopped").wait(InstanceIds=[instance_id], WaiterConfig=waiter_config(10, 60))
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            tags = ctx.tags(self.name) + [{"Key": COMMIT_TAG, "Value": source_commit()},
+                                          {"Key": FINGERPRINT_TAG, "Value": self.fingerprint(ctx)}]
+            image_id = ec2.create_image(
+                InstanceId=instance_id, Name=naming.image(ctx.stack, stamp),
+                Description=f"cloudsite {ctx.stack}: {image.base} with Python, CodeDeploy and CloudWatch agents",
+                TagSpecifications=[{"ResourceType": "image", "Tags": tags}])["ImageId"]
+            ctx.reporter.start(self.name, f"{image_id}: waiting until available")
+            ec2.get_waiter("image_available").wait(ImageIds=[image_id], WaiterConfig=waiter_config(15, 120))
+            self._tag_snapshots(ctx, image_id)
+        finally:
+            self._terminate(ctx, [{"InstanceId": instance_id}])
+        return self.find_all(ctx, deps)[0]
+
+    def wait_for_signal(self, ctx, instance_id: str) -> None:
+        """The builder's script writes ``ok`` or ``failed: ...``; bounded by the bake timeout."""
+        answer = {}
+
+        def signalled():
+            answer["value"] = self.read_signal(ctx, instance_id)
+            return answer["value"] is not None
+        wait_until(signalled, what=f"the bake script on {instance_id} (see /var/log/cloudsite-bake.log)",
+                   timeout=self.config.image.bake_timeout_minutes * 60, delay=15)
+        if answer["value"] != "ok":
+            raise StackError(f"the bake on {instance_id} failed: {answer['value']}; its builder is "
+                             "terminated, run provision_image again once the script is fixed")
+
+    def real_read_signal(self, ctx, instance_id: str) -> str | None:
+        ssm = ctx.client("ssm")
+        try:
+            return ssm.get_parameter(Name=naming.bake_signal(ctx.stack, instance_id))["Parameter"]["Value"]
+        except ssm.exceptions.ParameterNotFound:
+            return None
+
+    read_signal = real_read_signal  # tests drive the signal (an emulator never runs the script)
+
+    def _tag_snapshots(self, ctx, image_id: str) -> None:
+        # moto cannot tag snapshots through create_image's TagSpecifications; the snapshots are found
+        # through the image anyway, so an untagged one is never an orphan.
+        snapshots = self._snapshots(ctx, image_id)
+        if snapshots:
+            ctx.client("ec2").create_tags(Resources=snapshots, Tags=ctx.tags(self.name))
+
+    @staticmethod
+    def _snapshots(ctx, image_id: str) -> list[str]:
+        images = ctx.client("ec2").describe_images(ImageIds=[image_id])["Images"]
+        return [m["Ebs"]["SnapshotId"] for i in images for m in i.get("BlockDeviceMappings", [])
+                if m.get("Ebs", {}).get("SnapshotId")]
+
+    def _terminate(self, ctx, instances: list[dict]) -> None:
+        ec2, ssm = ctx.client("ec2"), ctx.client("ssm")
+        ids = [i["InstanceId"] for i in instances]
+        if not ids:
+            return
+        with tolerate("ParameterNotFound"):
+            ssm.delete_parameters(Names=[naming.bake_signal(ctx.stack, i) for i in ids])
+        with tolerate("InvalidInstanceID.NotFound"):
+            ec2.terminate_instances(InstanceIds=ids)
+            ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig=waiter_config(10, 60))
+
+    # --- drift -----------------------------------------------------------------------------
+    def drift(self, ctx, state, deps):
+        drift = []
+        leftovers = live_builders(ctx)
+        if leftovers:
+            drift.append(Drift("builder instances", [i["InstanceId"] for i in leftovers], []))
+        if state["state"] != "available":
+            drift.append(Drift("state", state["state"], "available"))
+        if self.force:
+            drift.append(Drift("image", state["id"], "a fresh bake (--rebake)"))
+        elif state["fingerprint"] != self.fingerprint(ctx):
+            drift.append(Drift("bake", state["fingerprint"], self.fingerprint(ctx)))
+        keep = self.config.image.retention
+        if len(state["images"]) > keep:
+            drift.append(Drift("images kept", len(state["images"]), keep))
+        return drift
+
+    def reconcile(self, ctx, state, drift, deps):
+        ec2 = ctx.client("ec2")
+        self._terminate(ctx, live_builders(ctx))
+        if state["state"] != "available":
+            ec2.get_waiter("image_available").wait(ImageIds=[state["id"]], WaiterConfig=waiter_config(15, 120))
+        if self.force or state["fingerprint"] != self.fingerprint(ctx):
+            self._bake(ctx, deps)
+            self.force = False
+        for image_id in self.find_all(ctx, deps)[0]["images"][self.config.image.retention:]:
+            self._deregister(ctx, image_id)
+        return self.find_all(ctx, deps)[0]
+
+    def _deregister(self, ctx, image_id: str) -> None:
+        ec2 = ctx.client("ec2")
+        snapshots = self._snapshots(ctx, image_id)
+        with tolerate("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"):
+            ec2.deregister_image(ImageId=image_id)
+        for snapshot in snapshots:
+            with tolerate("InvalidSnapshot.NotFound"):
+                ec2.delete_snapshot(SnapshotId=snapshot)
+
+    def delete(self, ctx, state):
+        self._terminate(ctx, live_builders(ctx))
+        for image_id in state["images"]:
+            self._deregister(ctx, image_id)
+
+    def outputs(self, state):
+        return {"image-id": state["id"], "source-commit": state["commit"]}
+
+
+def build(config: StackConfig) -> list[Resource]:
+    role = Role(ROLE, lambda stack: naming.role(stack, "image-builder"), "ec2.amazonaws.com",
+                "cloudsite image builder: writes its bake signal only", builder_policies)
+    profile = InstanceProfile(PROFILE, lambda stack: naming.instance_profile(stack, "image-builder"), role)
+    return [role, profile, Ami(config)]
+
+
+def inventory(ctx) -> dict:
+    ec2, iam = ctx.client("ec2"), ctx.client("iam")
+    images = ec2.describe_images(Owners=["self"])["Images"]
+    instances = [i for r in ec2.describe_instances(Filters=[
+        {"Name": "instance-state-name", "Values": LIVE_STATES}])["Reservations"] for i in r["Instances"]]
+    return {
+        "roles": len(iam.list_roles()["Roles"]),
+        "instance_profiles": len(iam.list_instance_profiles()["InstanceProfiles"]),
+        "images": len(images),
+        "snapshots": len(ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]),
+        "live_instances": len(instances),
+        "bake_signals": len(ctx.client("ssm").get_parameters_by_path(
+            Path=naming.bake_signal(ctx.stack), Recursive=True)["Parameters"]),
+    }
+
+
+register(Layer("image", build, inventory))

@@ -1,0 +1,395 @@
+"""The data layer against moto in-process: create, re-run, drift, plan, teardown, prod protection."""
+import json
+
+import pytest
+
+from provisioning import naming
+from provisioning.calls import CallCounter, CallHook
+from provisioning.config import load_file
+from provisioning.context import RESOURCE_TAG, STACK_TAG
+from provisioning.engine import EngineFailed
+from provisioning.layers import data
+from provisioning.resource import StackError
+from provisioning.testing import engine_for, make_context
+
+NAMES = ["data.kms.s3", "data.kms.rds", "data.kms.ebs", "data.ebs-default-encryption", "data.bucket.app",
+         "data.bucket.deploy", "data.db-parameter-group", "data.db-subnet-group", "data.db.primary",
+         "data.db.replica", "data.token-table", "data.outputs"]
+OUTPUT_KEYS = ["app-bucket", "db-endpoint", "db-name", "db-port", "db-replica-endpoint", "db-secret-arn",
+               "db-user", "deploy-bucket", "ebs-key-arn", "rds-key-arn", "s3-key-arn", "token-table"]
+ACCOUNT, REGION = "123456789012", "us-east-1"
+
+pytestmark = pytest.mark.usefixtures("moto_ebs_default_key")
+
+
+def with_settings(stacks_dir, name="dev", text=""):
+    path = stacks_dir / f"{name}.toml"
+    if name != "dev" and not path.exists():
+        path.write_text((stacks_dir / "dev.toml").read_text().replace('"dev', f'"{name}'))
+    path.write_text(path.read_text() + text)
+    return load_file(path)
+
+
+def apply(config, layer="data", **kwargs):
+    counter = CallCounter()
+    ctx = make_context(config, hooks=[counter], **kwargs)
+    results = {r.name: r for r in engine_for(ctx, [layer]).apply()}
+    return results, counter
+
+
+def status(config):
+    return {r.name: r for r in engine_for(make_context(config), ["data"]).status()}
+
+
+def teardown(config, allow=False):
+    counter = CallCounter()
+    ctx = make_context(config, hooks=[counter])
+    if allow:
+        ctx.allow_prod_data = True
+    return {r.name: r for r in engine_for(ctx, ["data"]).teardown()}, counter
+
+
+@pytest.fixture
+def network(config, aws):
+    apply(config, "network")
+
+
+@pytest.fixture
+def built(config, network):
+    results, _ = apply(config)
+    return results
+
+
+def test_first_apply_creates_every_resource_as_configured(built, ctx):
+    assert sorted(built) == sorted(NAMES) and {r.action for r in built.values()} == {"create"}
+    kms, s3, rds, ddb = (ctx.client(s) for s in ("kms", "s3", "rds", "dynamodb"))
+
+    for purpose in ("s3", "rds", "ebs"):
+        key = built[f"data.kms.{purpose}"].state
+        meta = kms.describe_key(KeyId=f"alias/cloudsite/dev/{purpose}")["KeyMetadata"]
+        assert meta["Arn"] == key["arn"] and meta["KeyManager"] == "CUSTOMER" and meta["KeyState"] == "Enabled"
+        assert kms.get_key_rotation_status(KeyId=key["id"])["KeyRotationEnabled"]
+        tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key["id"])["Tags"]}
+        assert tags[STACK_TAG] == "dev" and tags[RESOURCE_TAG] == f"data.kms.{purpose}"
+    ebs_policy = json.loads(kms.get_key_policy(KeyId=built["data.kms.ebs"].id, PolicyName="default")["Policy"])
+    assert any(s.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService") == "ec2.us-east-1.amazonaws.com"
+               for s in ebs_policy["Statement"])
+
+    ec2 = ctx.client("ec2")
+    assert ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"]
+    assert ec2.get_ebs_default_kms_key_id()["KmsKeyId"] == built["data.kms.ebs"].state["arn"]
+
+    s3_key = built["data.kms.s3"].state["arn"]
+    for purpose in ("app", "deploy"):
+        name = built[f"data.bucket.{purpose}"].state["name"]
+        assert name == f"cloudsite-dev-{purpose}-{ACCOUNT}-{REGION}" == naming.bucket("dev", purpose, ACCOUNT, REGION)
+        rule = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"][0]
+        assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": s3_key}
+        assert rule["BucketKeyEnabled"] is True
+        assert set(s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"].values()) == {True}
+        assert s3.get_bucket_ownership_controls(Bucket=name)["OwnershipControls"]["Rules"] == [
+            {"ObjectOwnership": "BucketOwnerEnforced"}]
+        (statement,) = json.loads(s3.get_bucket_policy(Bucket=name)["Policy"])["Statement"]
+        assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert statement["Resource"] == [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"]
+        rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]}
+        assert rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+        tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
+        assert tags[STACK_TAG] == "dev"
+        versioned = s3.get_bucket_versioning(Bucket=name).get("Status")
+        if purpose == "deploy":
+            assert versioned == "Enabled"
+            assert rules["expire-old-versions"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
+        else:
+            assert versioned is None and len(rules) == 1
+
+    params = {p["ParameterName"]: p["ParameterValue"] for p in rds.describe_db_parameters(
+        DBParameterGroupName="cloudsite-dev-mysql8", Source="user")["Parameters"]}
+    assert params["require_secure_transport"] == "ON" and params["character_set_server"] == "utf8mb4"
+    group = rds.describe_db_subnet_groups(DBSubnetGroupName="cloudsite-dev-db")["DBSubnetGroups"][0]
+    private = {r.id for r in engine_for(ctx, ["network"]).status() if r.name.startswith("network.subnet.private")}
+    assert {s["SubnetIdentifier"] for s in group["Subnets"]} == private
+
+    rds_key = built["data.kms.rds"].state["arn"]
+    primary = rds.describe_db_instances(DBInstanceIdentifier="cloudsite-dev-db")["DBInstances"][0]
+    replica = rds.describe_db_instances(DBInstanceIdentifier="cloudsite-dev-db-replica")["DBInstances"][0]
+    assert primary["StorageEncrypted"] and primary["KmsKeyId"] == rds_key
+    assert primary["MasterUserSecret"]["KmsKeyId"] == rds_key
+    assert primary["MasterUsername"] == "cloudsite" and primary["DBName"] == "cloudsite"
+    assert not primary["PubliclyAccessible"] and not replica["PubliclyAccessible"]
+    assert primary["DeletionProtection"] is False and primary["BackupRetentionPeriod"] == 7
+    assert replica["ReadReplicaSourceDBInstanceIdentifier"] == "cloudsite-dev-db"
+    assert replica["AvailabilityZone"] != primary["AvailabilityZone"]
+    db_sg = [r.id for r in engine_for(ctx, ["network"]).status() if r.name == "network.sg.db"]
+    assert [g["VpcSecurityGroupId"] for g in primary["VpcSecurityGroups"]] == db_sg
+
+    table = ddb.describe_table(TableName="cloudsite-dev-verification-tokens")["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "token", "KeyType": "HASH"}]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert ddb.describe_time_to_live(TableName=table["TableName"])["TimeToLiveDescription"] == {
+        "TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
+    assert ddb.describe_continuous_backups(TableName=table["TableName"])["ContinuousBackupsDescription"][
+        "PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+
+    parameters = ctx.client("ssm").get_paginator("get_parameters_by_path").paginate(
+        Path="/cloudsite/dev/data/").build_full_result()["Parameters"]
+    values = {p["Name"].rsplit("/", 1)[1]: p["Value"] for p in parameters}
+    assert sorted(values) == OUTPUT_KEYS and {p["Type"] for p in parameters} == {"String"}
+    assert values["db-endpoint"] == primary["Endpoint"]["Address"]
+    assert values["db-replica-endpoint"] == replica["Endpoint"]["Address"]
+    assert values["db-secret-arn"] == primary["MasterUserSecret"]["SecretArn"]
+    assert values["s3-key-arn"] == s3_key and values["token-table"] == table["TableName"]
+    assert (values["db-port"], values["db-name"], values["db-user"]) == ("3306", "cloudsite", "cloudsite")
+
+
+def test_recipe_states_carry_what_the_compute_layer_builds_its_policy_from(built):
+    contract = {"data.kms.s3": {"id", "arn"}, "data.kms.rds": {"id", "arn"}, "data.kms.ebs": {"id", "arn"},
+                "data.bucket.app": {"id", "name", "arn"}, "data.bucket.deploy": {"id", "name", "arn"},
+                "data.db.primary": {"id", "endpoint", "port", "arn", "secret_arn"},
+                "data.db.replica": {"id", "endpoint", "port", "arn"}, "data.token-table": {"id", "name", "arn"}}
+    for name, keys in contract.items():
+        state = built[name].state
+        assert keys <= set(state) and all(state[k] for k in keys), (name, state)
+    assert built["data.bucket.app"].state["arn"] == f"arn:aws:s3:::{built['data.bucket.app'].state['name']}"
+
+
+def test_rerun_makes_no_mutating_call(built, config):
+    results, counter = apply(config)
+    assert counter.mutating == 0, counter.mutating_calls()
+    assert {r.action for r in results.values()} == {"no-op"}
+    assert {r.id for r in results.values()} == {r.id for r in built.values()}
+
+
+def test_plan_on_an_empty_account_makes_no_mutating_call(config, network):
+    planned, counter = apply(config, dry_run=True)
+    assert counter.mutating == 0
+    assert {r.action for r in planned.values()} == {"create"} and sorted(planned) == sorted(NAMES)
+
+
+def test_the_layer_needs_the_network_first(config, aws):
+    with pytest.raises(EngineFailed, match="run provision_network first"):
+        apply(config)
+
+
+# --- drift ---------------------------------------------------------------------------------
+def bucket(built, purpose="app"):
+    return built[f"data.bucket.{purpose}"].state["name"]
+
+
+DRIFTS = [
+    ("data.bucket.app", lambda c, b: c("s3").delete_bucket_encryption(Bucket=bucket(b)), "encryption: - -> aws:kms arn:aws:kms:us-east-1:123456789012:key/"),
+    ("data.bucket.app", lambda c, b: c("s3").delete_public_access_block(Bucket=bucket(b)),
+     "public access block: - -> BlockPublicAcls on, IgnorePublicAcls on, BlockPublicPolicy on, RestrictPublicBuckets on"),
+    ("data.bucket.deploy", lambda c, b: c("s3").delete_bucket_policy(Bucket=bucket(b, "deploy")),
+     "policy: - -> [DenyRequestsWithoutTLS]"),
+    ("data.bucket.deploy", lambda c, b: c("s3").put_bucket_versioning(
+        Bucket=bucket(b, "deploy"), VersioningConfiguration={"Status": "Suspended"}), "versioning: Suspended -> Enabled"),
+    ("data.bucket.deploy", lambda c, b: c("s3").delete_bucket_lifecycle(Bucket=bucket(b, "deploy")),
+     "-> [abort-incomplete-multipart-uploads, expire-old-versions]"),
+    ("data.bucket.app", lambda c, b: c("s3").delete_bucket_tagging(Bucket=bucket(b)), "tags: [] -> [cloudsite:"),
+    ("data.kms.s3", lambda c, b: c("kms").disable_key_rotation(KeyId=b["data.kms.s3"].id), "rotation: False -> True"),
+    ("data.kms.rds", lambda c, b: c("kms").disable_key(KeyId=b["data.kms.rds"].id), "key state: Disabled -> Enabled"),
+    ("data.kms.ebs", lambda c, b: c("kms").delete_alias(AliasName="alias/cloudsite/dev/ebs"),
+     "alias alias/cloudsite/dev/ebs: - -> "),
+    ("data.ebs-default-encryption", lambda c, b: c("ec2").modify_ebs_default_kms_key_id(
+        KmsKeyId=c("kms").create_key()["KeyMetadata"]["Arn"]),
+     None),  # another key as the default: this stack's setting is missing, apply puts it back
+    ("data.db-parameter-group", lambda c, b: c("rds").modify_db_parameter_group(
+        DBParameterGroupName="cloudsite-dev-mysql8", Parameters=[
+            {"ParameterName": "require_secure_transport", "ParameterValue": "OFF", "ApplyMethod": "immediate"}]),
+     "require_secure_transport: OFF -> ON"),
+    ("data.db.primary", lambda c, b: c("rds").modify_db_instance(
+        DBInstanceIdentifier="cloudsite-dev-db", PubliclyAccessible=True, BackupRetentionPeriod=1, ApplyImmediately=True),
+     "public: True -> False"),
+    ("data.db.replica", lambda c, b: c("rds").modify_db_instance(
+        DBInstanceIdentifier="cloudsite-dev-db-replica", DeletionProtection=True, ApplyImmediately=True),
+     "deletion_protection: True -> False"),
+    ("data.token-table", lambda c, b: c("dynamodb").update_time_to_live(
+        TableName="cloudsite-dev-verification-tokens", TimeToLiveSpecification={"Enabled": False, "AttributeName": "ttl"}),
+     "ttl: DISABLED ttl -> ENABLED ttl"),
+    ("data.token-table", lambda c, b: c("dynamodb").update_continuous_backups(
+        TableName="cloudsite-dev-verification-tokens", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False}),
+     "point-in-time recovery: DISABLED -> ENABLED"),
+    ("data.outputs", lambda c, b: c("ssm").put_parameter(
+        Name="/cloudsite/dev/data/db-endpoint", Value="elsewhere", Type="String", Overwrite=True),
+     "db-endpoint: elsewhere -> cloudsite-dev-db."),
+]
+
+
+@pytest.mark.parametrize("name, make_drift, expected", DRIFTS,
+                         ids=[f"{d[0]}:{(d[2] or 'missing').split(':')[0]}" for d in DRIFTS])
+def test_drift_is_reported_planned_and_reconciled(built, config, ctx, name, make_drift, expected):
+    make_drift(ctx.client, built)
+
+    before = status(config)
+    bad = {n: r for n, r in before.items() if r.action != "ok"}
+    assert list(bad) == [name], {n: r.changes for n, r in bad.items()}
+    if expected is None:
+        assert bad[name].action == "missing"
+    else:
+        assert any(expected in change for change in bad[name].changes), bad[name].changes
+
+    planned, counter = apply(config, dry_run=True)
+    assert counter.mutating == 0
+    assert planned[name].action == ("create" if expected is None else "update")
+
+    results, counter = apply(config)
+    assert results[name].action in ("create", "update") and counter.mutating > 0
+    assert {n: r.changes for n, r in status(config).items() if r.action != "ok"} == {}
+    again, counter = apply(config)
+    assert counter.mutating == 0, counter.mutating_calls()
+    assert {r.id for r in again.values()} == {r.id for r in built.values()}  # nothing replaced
+
+
+def test_settings_that_cannot_change_in_place_fail_with_advice(built, config, ctx):
+    ctx.client("dynamodb").delete_table(TableName="cloudsite-dev-verification-tokens")
+    ctx.client("dynamodb").create_table(
+        TableName="cloudsite-dev-verification-tokens", BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+    with pytest.raises(EngineFailed, match=r"data.token-table: key schema: .* \(cannot be changed in place"):
+        apply(config)
+
+
+# --- teardown ------------------------------------------------------------------------------
+class Recorder(CallHook):
+    def __init__(self):
+        self.calls = []
+
+    def before(self, service, operation, params):
+        self.calls.append((operation, dict(params)))
+
+
+def test_teardown_leaves_nothing_of_the_layer(built, config, ctx):
+    recorder = Recorder()
+    tctx = make_context(config, hooks=[recorder])
+    results = {r.name: r.action for r in engine_for(tctx, ["data"]).teardown()}
+    assert set(results.values()) == {"delete"}
+    deletes = [p for op, p in recorder.calls if op == "DeleteDBInstance"]
+    assert [p["DBInstanceIdentifier"] for p in deletes] == ["cloudsite-dev-db-replica", "cloudsite-dev-db"]
+    assert all(p["SkipFinalSnapshot"] for p in deletes)  # dev: no final snapshot
+    schedules = [p for op, p in recorder.calls if op == "ScheduleKeyDeletion"]
+    assert len(schedules) == 3 and {p["PendingWindowInDays"] for p in schedules} == {7}
+
+    kms, rds, ec2 = ctx.client("kms"), ctx.client("rds"), ctx.client("ec2")
+    assert ctx.client("s3").list_buckets()["Buckets"] == []
+    assert rds.describe_db_instances()["DBInstances"] == [] and rds.describe_db_snapshots()["DBSnapshots"] == []
+    assert [g for g in rds.describe_db_parameter_groups()["DBParameterGroups"]
+            if not g["DBParameterGroupName"].startswith("default.")] == []
+    assert rds.describe_db_subnet_groups()["DBSubnetGroups"] == []
+    assert ctx.client("dynamodb").list_tables()["TableNames"] == []
+    assert ctx.client("secretsmanager").list_secrets()["SecretList"] == []
+    assert ctx.client("ssm").get_parameters_by_path(Path="/cloudsite/dev/data/")["Parameters"] == []
+    assert [a for a in kms.list_aliases()["Aliases"] if a["AliasName"].startswith("alias/cloudsite/")] == []
+    for name in ("data.kms.s3", "data.kms.rds", "data.kms.ebs"):
+        assert kms.describe_key(KeyId=built[name].id)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    assert ec2.get_ebs_default_kms_key_id()["KmsKeyId"].endswith(":alias/aws/ebs")
+    assert ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"]  # left on, with AWS's key
+    assert {r.action for r in status(config).values()} == {"missing"}
+
+    again, counter = teardown(config)
+    assert set(r.action for r in again.values()) == {"absent"} and counter.mutating == 0
+    assert make_context(config).client("ec2").describe_vpcs(
+        Filters=[{"Name": "tag:cloudsite:stack", "Values": ["dev"]}])["Vpcs"]  # the network stays
+
+
+def test_a_key_pending_deletion_is_not_found_again(built, config, ctx):
+    teardown(config)
+    results, _ = apply(config)
+    assert {r.action for r in results.values()} == {"create"}
+    kms = ctx.client("kms")
+    for name in ("data.kms.s3", "data.kms.rds", "data.kms.ebs"):
+        new = results[name].state
+        assert new["id"] != built[name].id
+        alias = name.replace("data.kms.", "alias/cloudsite/dev/")
+        assert kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] == new["id"]
+    assert ctx.client("ec2").get_ebs_default_kms_key_id()["KmsKeyId"] == results["data.kms.ebs"].state["arn"]
+    assert {r.action for r in status(config).values()} == {"ok"}
+
+
+def test_an_alias_left_on_a_pending_key_is_moved_to_the_new_key(built, config, ctx):
+    """A teardown that scheduled a key's deletion but never removed its alias (by hand, or an
+    older version): the next apply makes a new key and re-points the alias."""
+    kms = ctx.client("kms")
+    kms.schedule_key_deletion(KeyId=built["data.kms.s3"].id, PendingWindowInDays=7)
+    assert status(config)["data.kms.s3"].action == "missing"
+    results, _ = apply(config)
+    assert results["data.kms.s3"].action == "create"
+    assert kms.describe_key(KeyId="alias/cloudsite/dev/s3")["KeyMetadata"]["KeyId"] == results["data.kms.s3"].id
+    assert {n: r.changes for n, r in status(config).items() if r.action != "ok"} == {}
+
+
+def test_teardown_empties_versioned_buckets_in_batches(stacks_dir, aws):
+    config = with_settings(stacks_dir, text="\n[data]\ntls_only_bucket_policy = false\n")
+    apply(config, "network")
+    built, _ = apply(config)
+    ctx = make_context(config)
+    s3 = ctx.client("s3")
+    app, deploy = bucket(built), bucket(built, "deploy")
+    with pytest.raises(Exception):
+        s3.get_bucket_policy(Bucket=app)  # the setting is off: no policy, objects can be written
+    s3.put_object(Bucket=app, Key="u/1/a.txt", Body=b"x")
+    s3.create_multipart_upload(Bucket=app, Key="u/1/big.bin")
+    for i in range(1001):
+        s3.put_object(Bucket=deploy, Key="bundle.zip", Body=str(i).encode())
+    s3.put_object(Bucket=deploy, Key="gone.zip", Body=b"x")
+    s3.delete_object(Bucket=deploy, Key="gone.zip")  # a delete marker
+    recorder = Recorder()
+    engine_for(make_context(config, hooks=[recorder]), ["data"]).teardown()
+    batches = sorted(len(p["Delete"]["Objects"]) for op, p in recorder.calls if op == "DeleteObjects")
+    assert batches == [1, 3, 1000]  # app: 1; deploy: 1001 + 1 versions + 1 marker
+    assert [op for op, _ in recorder.calls].count("AbortMultipartUpload") == 1
+    assert s3.list_buckets()["Buckets"] == []
+
+
+# --- prod: deletion protection, refusal, final snapshot ------------------------------------
+PROD = "\ndeletion_protection = true\nfinal_snapshot = true\n"
+
+
+def test_protected_data_is_not_deleted_unless_asked(stacks_dir, aws):
+    config = with_settings(stacks_dir, text="\n[database]" + PROD)
+    assert config.database.deletion_protection and config.database.final_snapshot
+    apply(config, "network")
+    built, _ = apply(config)
+    ctx = make_context(config)
+    rds = ctx.client("rds")
+    assert all(rds.describe_db_instances(DBInstanceIdentifier=i)["DBInstances"][0]["DeletionProtection"]
+               for i in ("cloudsite-dev-db", "cloudsite-dev-db-replica"))
+    assert ctx.client("dynamodb").describe_table(
+        TableName="cloudsite-dev-verification-tokens")["Table"]["DeletionProtectionEnabled"]
+
+    with pytest.raises(EngineFailed, match="deletion protection.*--allow-prod-data"):
+        teardown(config)
+    assert len(rds.describe_db_instances()["DBInstances"]) == 2
+
+    results, _ = teardown(config, allow=True)
+    assert {r.action for r in results.values()} <= {"delete", "absent"}
+    assert rds.describe_db_instances()["DBInstances"] == []
+    snapshots = [s["DBSnapshotIdentifier"] for s in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]]
+    assert len(snapshots) == 1 and snapshots[0].startswith("cloudsite-dev-db-final-")
+    assert ctx.client("dynamodb").list_tables()["TableNames"] == []
+
+
+def test_the_repository_stacks_protect_prod_only():
+    from provisioning.config import load_stack
+
+    dev, prod = load_stack("dev"), load_stack("prod")
+    assert not dev.database.deletion_protection and not dev.database.final_snapshot
+    assert prod.database.deletion_protection and prod.database.final_snapshot
+    assert dev.data.tls_only_bucket_policy and prod.data.tls_only_bucket_policy
+
+
+def test_bad_data_settings_are_one_line(stacks_dir):
+    from provisioning.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"\[data\] tls_only_bucket_policy: expected true or false, got 'no'"):
+        with_settings(stacks_dir, text='\n[data]\ntls_only_bucket_policy = "no"\n')
+    with pytest.raises(ConfigError, match=r"\[database\] backup_retention_days: expected an integer from 1 to 35"):
+        with_settings(stacks_dir, name="qa", text="\n[database]\nbackup_retention_days = 0\n")
+
+
+def test_recipe_refuses_protected_delete_without_the_flag(config, aws):
+    primary = {r.name: r for r in data.build(config)}["data.db.primary"]
+    ctx = make_context(config)
+    with pytest.raises(StackError, match="--allow-prod-data"):
+        primary.delete(ctx, {"id": "cloudsite-dev-db", "status": "available", "deletion_protection": True})
