@@ -40,7 +40,7 @@ def test_provision_data_plan_apply_status_teardown_never_show_the_password(stack
     rerun = json.loads(out)
     assert code == 0 and rerun["calls"]["mutating"] == 0 and {r["action"] for r in rerun["resources"]} == {"no-op"}
 
-    code, out, err = command("provision_status", "--stack", "dev")
+    code, out, err = command("provision_status", "--stack", "dev", "--layer", "network", "--layer", "data")
     assert code == 0 and "26 of 26" in out and "/cloudsite/dev/data/db-secret-arn = arn:aws:secretsmanager:" in out
     code, out, err = command("provision_status", "--stack", "dev", "--layer", "data", "--json")
     assert code == 0 and len(json.loads(out)["resources"]) == 12
@@ -75,7 +75,7 @@ def test_teardown_of_a_protected_stack_refuses_without_the_flag(stacks_dir, aws)
     for args in (("--yes",), ("--layer", "data", "--yes")):
         code, out, err = run("teardown", "--stack", "dev", *args, stacks_dir=stacks_dir)
         assert code == 2 and "--allow-prod-data" in err and "deletion_protection" in err
-    assert run("provision_status", "--stack", "dev", stacks_dir=stacks_dir)[0] == 0  # nothing deleted
+    assert run("provision_status", "--stack", "dev", "--layer", "network", "--layer", "data", stacks_dir=stacks_dir)[0] == 0  # nothing deleted
 
     code, out, err = run("teardown", "--stack", "dev", "--yes", "--allow-prod-data", stacks_dir=stacks_dir)
     assert code == 0 and "26 deleted" in out, err
