@@ -83,7 +83,8 @@ class Ami(Resource):
         """This stack's baked images, newest first."""
         found = ctx.client("ec2").describe_images(Owners=["self"], Filters=ctx.tag_filters(self.name))["Images"]
         found = [i for i in found if i["State"] in ("pending", "available")]
-        return sorted(found, key=lambda i: (i["CreationDate"], i["ImageId"]), reverse=True)
+        # names carry the bake's time to the microsecond: two bakes within a second still sort right
+        return sorted(found, key=lambda i: (i["CreationDate"][:19], i.get("Name") or "", i["ImageId"]), reverse=True)
 
     def find_all(self, ctx, deps):
         images = self.images(ctx)
@@ -134,7 +135,8 @@ class Ami(Resource):
             ctx.reporter.start(self.name, f"builder {instance_id}: stopping")
             ec2.stop_instances(InstanceIds=[instance_id])
             ec2.get_waiter("instance_stopped").wait(InstanceIds=[instance_id], WaiterConfig=waiter_config(10, 60))
-            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            now = time.time()
+            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
             tags = ctx.tags(self.name) + [{"Key": COMMIT_TAG, "Value": source_commit()},
                                           {"Key": FINGERPRINT_TAG, "Value": self.fingerprint(ctx)}]
             image_id = ec2.create_image(
