@@ -86,6 +86,21 @@ class DatabaseConfig:
     final_snapshot: bool = False
 
 
+DEPLOYMENT_CONFIGS = ("OneAtATime", "HalfAtATime", "AllAtOnce")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    # CodeDeploy's in-place rollout: "OneAtATime" keeps the rest serving (prod), "AllAtOnce" is fast (dev).
+    deployment_config: str = "AllAtOnce"
+    # The verification e-mail's From address; "" = no-reply@<domain>.
+    sender: str = ""
+    # The MAIL FROM subdomain (bounces and SPF alignment): "mail" = mail.<domain>.
+    mail_from_subdomain: str = "mail"
+    # The GitHub repository ("owner/name") whose main branch may assume the CI role through OIDC.
+    github_repository: str = "cloudsite/cloudsite"
+
+
 @dataclass(frozen=True)
 class StackConfig:
     name: str
@@ -100,10 +115,19 @@ class StackConfig:
     data: DataConfig = field(default_factory=DataConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
     dns: DnsConfig = field(default_factory=DnsConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
     @property
     def hosted_zone(self) -> str:
         return self.dns.zone or self.domain
+
+    @property
+    def sender(self) -> str:
+        return self.pipeline.sender or f"no-reply@{self.domain}"
+
+    @property
+    def mail_from_domain(self) -> str:
+        return f"{self.pipeline.mail_from_subdomain}.{self.domain}"
 
     def with_overrides(self, *, region=None, profile=None, role_arn=None) -> "StackConfig":
         """Command-line flags win over the file (an empty string clears a value)."""
@@ -144,6 +168,11 @@ _role_arn = _str(r"arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}",
 _domain = _str(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
                'a lower-case domain name such as "dev.example.com"')
 _instance_type = _str(r"[a-z][a-z0-9-]*\.[a-z0-9]+", 'an EC2 instance type such as "t3.small"')
+_deployment_config = _str("|".join(DEPLOYMENT_CONFIGS), " or ".join(f'"{c}"' for c in DEPLOYMENT_CONFIGS))
+_sender = _str(r"[A-Za-z0-9._%+-]+@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
+               'an e-mail address in the stack\'s domain such as "no-reply@dev.example.com"')
+_subdomain = _str(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", 'a single DNS label such as "mail"')
+_github_repository = _str(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}", 'a GitHub repository such as "acme/cloudsite"')
 _db_class = _str(r"db\.[a-z][a-z0-9-]*\.[a-z0-9]+", 'an RDS instance class such as "db.t3.micro"')
 
 
@@ -212,6 +241,8 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], Any], bool]]] = {
               "builder_instance_type": (_instance_type, False),
               "bake_timeout_minutes": (_int(5, 120), False)},
     "dns": {"zone": (_domain, False), "create_zone": (_bool, False)},
+    "pipeline": {"deployment_config": (_deployment_config, False), "sender": (_sender, False),
+                 "mail_from_subdomain": (_subdomain, False), "github_repository": (_github_repository, False)},
 }
 
 
@@ -281,10 +312,14 @@ def load_file(path: Path | str) -> StackConfig:
         raise ConfigError(f"{path}: [dns] zone: expected {stack['domain']!r} or a parent of it, got {dns.zone!r}")
     database = values["database"]
     database.setdefault("final_snapshot", database.get("deletion_protection", False))
+    pipeline = PipelineConfig(**values["pipeline"])
+    if pipeline.sender and not pipeline.sender.endswith("@" + stack["domain"]):
+        raise ConfigError(f"{path}: [pipeline] sender: expected an address @{stack['domain']} (the SES "
+                          f"identity is the stack's domain), got {pipeline.sender!r}")
     return StackConfig(
         name=stack["name"], path=path, region=stack.get("region"), profile=stack.get("profile"),
         role_arn=stack.get("role_arn"), domain=stack["domain"],
         network=NetworkConfig(**values["network"]), compute=compute,
         database=DatabaseConfig(**database), data=DataConfig(**values["data"]),
-        image=ImageConfig(**values["image"]), dns=dns,
+        image=ImageConfig(**values["image"]), dns=dns, pipeline=pipeline,
     )

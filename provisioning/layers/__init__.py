@@ -56,3 +56,4 @@ from provisioning.layers import network  # noqa: E402,F401
 from provisioning.layers import data  # noqa: E402,F401
 from provisioning.layers import image  # noqa: E402,F401
 from provisioning.layers import compute  # noqa: E402,F401
+from provisioning.layers import pipeline  # noqa: E402,F401  (after data and compute)

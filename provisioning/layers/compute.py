@@ -101,6 +101,9 @@ def instance_policies(ctx, deps):
               [ctx.arn("ssm", parameters), ctx.arn("ssm", f"{parameters}/*")]),
         allow("ReadDatabaseSecret", ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
               [out["db-secret-arn"]]),
+        # the pipeline layer's generated DJANGO_SECRET_KEY (the deploy hook renders it into the env file)
+        allow("ReadDjangoSecret", ["secretsmanager:GetSecretValue"],
+              [ctx.arn("secretsmanager", f"secret:cloudsite/{stack}/django-secret-key-*")]),
         allow("AppBucketObjects", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject",
                                    "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
               [s3(out["app-bucket"], "/*")]),

@@ -1,5 +1,6 @@
 """Crash-resume for the network layer: for every k, a run that dies after its k-th mutating call,
 then a second run, must end in exactly the stack a clean run makes."""
+from provisioning.config import load_file
 from provisioning.testing import check_crash_resume
 
 
@@ -73,4 +74,18 @@ def test_compute_every_k_resumes_into_the_clean_stack(config, fake_builder):
     assert set(clean.status.values()) == {"ok"} and clean.rerun_mutating_calls == 0
     assert clean.mutating_calls >= 30
     assert report.ks == list(range(1, clean.mutating_calls + 1))
+    assert report.problems == {}, report.describe()
+
+
+def test_every_k_of_the_pipeline_layer_resumes_into_the_clean_stack(stacks_dir, fake_builder,
+                                                                    moto_ebs_default_key):
+    from provisioning.tests.pipeline_fixtures import PREREQUISITE_LAYERS, emulated_stack
+
+    config = load_file(emulated_stack(stacks_dir / "dev.toml"))
+    report = check_crash_resume(config, "pipeline", prerequisites=PREREQUISITE_LAYERS, mock=_mock_with_zone())
+    clean = report.clean
+    assert set(clean.status.values()) == {"ok"} and clean.rerun_mutating_calls == 0
+    assert clean.inventory["pipeline.functions"] == 1 and clean.inventory["pipeline.queues"] == 2
+    assert clean.mutating_calls >= 30
+    assert report.ks == list(range(1, clean.mutating_calls + 1))  # every k
     assert report.problems == {}, report.describe()

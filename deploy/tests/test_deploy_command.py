@@ -1,0 +1,135 @@
+"""manage.py deploy: plan, upload under the content hash, deployment, bounded wait, failure message."""
+import io
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from django.core.management import CommandError, call_command
+from moto import mock_aws
+
+from deploy.bundle import build_bundle
+from provisioning import resource
+from provisioning.management.commands.deploy import Command
+from provisioning.testing import write_stack
+from provisioning.tests.pipeline_fixtures import make_prerequisites
+
+
+@pytest.fixture(autouse=True)
+def _no_sleeping(monkeypatch):
+    monkeypatch.setattr(resource, "sleep", lambda seconds: None)
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+
+@pytest.fixture
+def stacks_dir(tmp_path):
+    write_stack(tmp_path, "dev")
+    return tmp_path
+
+
+def run(*args):
+    out = io.StringIO()
+    try:
+        call_command("deploy", *args, stdout=out, stderr=io.StringIO())
+    except CommandError as error:
+        return error.returncode, out.getvalue(), str(error)
+    return 0, out.getvalue(), ""
+
+
+@pytest.fixture
+def deployable(stacks_dir):
+    with mock_aws():
+        prereqs = make_prerequisites()
+        cd = boto3.client("codedeploy", region_name="us-east-1")
+        cd.create_application(applicationName="cloudsite-dev", computePlatform="Server")
+        cd.create_deployment_group(applicationName="cloudsite-dev", deploymentGroupName="cloudsite-dev-app",
+                                   serviceRoleArn="arn:aws:iam::123456789012:role/cloudsite-dev-codedeploy")
+        yield prereqs
+
+
+def test_plan_uploads_and_deploys_nothing(deployable, stacks_dir):
+    bundle = build_bundle()
+    code, out, err = run("--stack", "dev", "--stacks-dir", str(stacks_dir), "--plan")
+    assert code == 0, err
+    assert f"s3://{deployable['bucket']}/{bundle.key} (to upload)" in out
+    assert "deploy to cloudsite-dev/cloudsite-dev-app (CodeDeployDefault.AllAtOnce)" in out
+    assert "    appspec.yml" in out and "plan only: nothing was uploaded or deployed" in out
+    s3 = boto3.client("s3", region_name="us-east-1")
+    assert s3.list_objects_v2(Bucket=deployable["bucket"]).get("KeyCount") == 0
+    assert boto3.client("codedeploy", region_name="us-east-1").list_deployments()["deployments"] == []
+
+
+def test_deploy_uploads_once_creates_the_deployment_and_waits_bounded(deployable, stacks_dir):
+    bundle = build_bundle()
+    # moto's deployments stay "Created" forever: the wait must end, and say how to go on
+    code, out, err = run("--stack", "dev", "--stacks-dir", str(stacks_dir), "--timeout", "0")
+    assert code == 1 and "still Created after 0s" in err and "aws deploy get-deployment" in err
+    assert f"uploaded s3://{deployable['bucket']}/{bundle.key}" in out
+    s3 = boto3.client("s3", region_name="us-east-1")
+    body = s3.get_object(Bucket=deployable["bucket"], Key=bundle.key)["Body"].read()
+    assert body == bundle.data
+    cd = boto3.client("codedeploy", region_name="us-east-1")
+    (deployment,) = cd.list_deployments()["deployments"]
+    info = cd.get_deployment(deploymentId=deployment)["deploymentInfo"]
+    assert info["revision"]["s3Location"] == {"bucket": deployable["bucket"], "key": bundle.key, "bundleType": "zip"}
+    code, out, _ = run("--stack", "dev", "--stacks-dir", str(stacks_dir), "--timeout", "0")
+    assert "(already uploaded)" in out and "uploaded s3://" not in out
+
+
+def stubbed_codedeploy():
+    client = boto3.client("codedeploy", region_name="us-east-1")
+    return client, Stubber(client)
+
+
+def deployment_info(status, **overview):
+    return {"deploymentInfo": {"deploymentId": "d-1", "status": status, "deploymentOverview": {
+        "Pending": 0, "InProgress": 0, "Succeeded": 0, "Failed": 0, "Skipped": 0, "Ready": 0, **overview}}}
+
+
+def test_wait_shows_progress_until_success():
+    client, stubber = stubbed_codedeploy()
+    stubber.add_response("get_deployment", deployment_info("InProgress", Pending=2), {"deploymentId": "d-1"})
+    stubber.add_response("get_deployment", deployment_info("InProgress", InProgress=1, Succeeded=1))
+    stubber.add_response("get_deployment", deployment_info("Succeeded", Succeeded=2))
+    command = Command(stdout=io.StringIO())
+    with stubber:
+        command.wait(client, "d-1", timeout=600, poll=15)
+    stubber.assert_no_pending_responses()
+    assert command.stdout._out.getvalue().splitlines() == [
+        "  InProgress: 2 pending", "  InProgress: 1 inprogress, 1 succeeded"]
+
+
+def test_a_failed_deployment_exits_1_with_the_failing_lifecycle_event():
+    client, stubber = stubbed_codedeploy()
+    failed = deployment_info("Failed", Failed=1)
+    failed["deploymentInfo"]["errorInformation"] = {"code": "HEALTH_CONSTRAINTS", "message": "too few healthy"}
+    stubber.add_response("get_deployment", failed, {"deploymentId": "d-1"})
+    stubber.add_response("list_deployment_instances", {"instancesList": ["i-0abc"]},
+                         {"deploymentId": "d-1", "instanceStatusFilter": ["Failed"]})
+    stubber.add_response("get_deployment_target", {"deploymentTarget": {
+        "deploymentTargetType": "InstanceTarget", "instanceTarget": {
+            "deploymentId": "d-1", "targetId": "i-0abc", "status": "Failed", "lifecycleEvents": [
+                {"lifecycleEventName": "AfterInstall", "status": "Succeeded"},
+                {"lifecycleEventName": "ValidateService", "status": "Failed", "diagnostics": {
+                    "errorCode": "ScriptFailed", "scriptName": "scripts/validate_service.sh",
+                    "message": "Script at specified location: scripts/validate_service.sh run as user root failed with exit code 1",
+                    "logTail": "[stderr] ERROR: http://127.0.0.1:8000/healthz answered 503, not 200, after 60 attempts"}},
+            ]}}}, {"deploymentId": "d-1", "targetId": "i-0abc"})
+    command = Command(stdout=io.StringIO())
+    with stubber, pytest.raises(CommandError) as error:
+        command.wait(client, "d-1", timeout=600, poll=15)
+    stubber.assert_no_pending_responses()
+    assert error.value.returncode == 1
+    message = str(error.value)
+    assert message.startswith("deployment d-1 failed: i-0abc: ValidateService failed in scripts/validate_service.sh")
+    assert "exit code 1" in message and "answered 503, not 200" in message
+
+
+def test_a_failure_without_instances_uses_the_deployments_error():
+    client, stubber = stubbed_codedeploy()
+    failed = deployment_info("Stopped")
+    failed["deploymentInfo"]["errorInformation"] = {"code": "NO_INSTANCES", "message": "no instances in the group"}
+    stubber.add_response("get_deployment", failed)
+    stubber.add_response("list_deployment_instances", {"instancesList": []})
+    with stubber, pytest.raises(CommandError) as error:
+        Command(stdout=io.StringIO()).wait(client, "d-1", timeout=600, poll=15)
+    assert str(error.value) == "deployment d-1 stopped: NO_INSTANCES: no instances in the group"

@@ -1,0 +1,96 @@
+"""deploy/render_env.py against moto: every variable, quoting, mode 0600, and no secret printed."""
+import json
+import os
+import stat
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from deploy import render_env
+
+PASSWORD = 'p@ss:w/o"rd\\$x'
+SECRET_KEY = "django-secret-9f8e7d6c5b4a"
+
+
+@pytest.fixture
+def stack():
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        sm = boto3.client("secretsmanager", region_name="us-east-1")
+        db_secret = sm.create_secret(Name="rds!db-1", SecretString=json.dumps(
+            {"username": "cloudsite", "password": PASSWORD}))["ARN"]
+        sm.create_secret(Name="cloudsite/dev/django-secret-key", SecretString=SECRET_KEY)
+        values = {
+            "network/vpc-id": "vpc-1",
+            "data/db-endpoint": "db.abc.us-east-1.rds.amazonaws.com", "data/db-port": "3306",
+            "data/db-name": "cloudsite", "data/db-secret-arn": db_secret,
+            "data/db-replica-endpoint": "replica.abc.us-east-1.rds.amazonaws.com",
+            "data/app-bucket": "cloudsite-dev-app-123456789012-us-east-1",
+            "data/s3-key-arn": "arn:aws:kms:us-east-1:123456789012:key/k",
+            "data/token-table": "cloudsite-dev-verification-tokens",
+            "pipeline/topic-arn": "arn:aws:sns:us-east-1:123456789012:cloudsite-dev-verification",
+            "pipeline/queue-url": "https://sqs.us-east-1.amazonaws.com/123456789012/cloudsite-dev-celery",
+            "pipeline/domain": "dev.example.com",
+            "pipeline/django-secret-name": "cloudsite/dev/django-secret-key",
+        }
+        for key, value in values.items():
+            ssm.put_parameter(Name=f"/cloudsite/dev/{key}", Value=value, Type="String")
+        yield ssm
+
+
+def test_environment_has_every_variable_the_app_reads(stack):
+    env = render_env.environment("dev", boto3.Session(region_name="us-east-1"))
+    quoted = "p%40ss%3Aw%2Fo%22rd%5C%24x"
+    assert env == {
+        "CLOUDSITE_STACK": "dev",
+        "DATABASE_URL": f"mysql://cloudsite:{quoted}@db.abc.us-east-1.rds.amazonaws.com:3306/cloudsite",
+        "DATABASE_REPLICA_URL": f"mysql://cloudsite:{quoted}@replica.abc.us-east-1.rds.amazonaws.com:3306/cloudsite",
+        "DATABASE_CA_BUNDLE": "/etc/cloudsite/rds-ca.pem",
+        "CLOUDSITE_S3_BUCKET": "cloudsite-dev-app-123456789012-us-east-1",
+        "CLOUDSITE_S3_KMS_KEY_ID": "arn:aws:kms:us-east-1:123456789012:key/k",
+        "CLOUDSITE_VERIFICATION_TABLE": "cloudsite-dev-verification-tokens",
+        "CLOUDSITE_VERIFICATION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:cloudsite-dev-verification",
+        "CELERY_BROKER_URL": "sqs://",
+        "CLOUDSITE_SQS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cloudsite-dev-celery",
+        "STATSD_HOST": "127.0.0.1", "LOG_FILE": "/var/log/cloudsite/app.log",
+        "DJANGO_SECRET_KEY": SECRET_KEY, "DJANGO_ALLOWED_HOSTS": "dev.example.com,127.0.0.1,localhost",
+        "DJANGO_BEHIND_PROXY": "true", "CLOUDSITE_NUM_PROXIES": "1",
+        "CLOUDSITE_PUBLIC_BASE_URL": "https://dev.example.com",
+        "DJANGO_STATIC_ROOT": "/opt/cloudsite/static", "CLOUDSITE_VAR_DIR": "/var/lib/cloudsite",
+        "AWS_REGION": "us-east-1",
+    }
+    # the URL decodes back to the password (what django-environ does)
+    import environ
+
+    assert environ.Env.db_url_config(env["DATABASE_URL"])["PASSWORD"] == PASSWORD
+
+
+def test_the_file_is_private_parsable_and_nothing_secret_is_printed(stack, tmp_path, capsys):
+    output = tmp_path / "cloudsite.env"
+    assert render_env.main(["--stack", "dev", "--output", str(output), "--region", "us-east-1"]) == 0
+    assert stat.S_IMODE(os.stat(output).st_mode) == 0o600
+    printed = capsys.readouterr()
+    assert printed.out.strip() == f"render_env: wrote 20 variables to {output}" and printed.err == ""
+    assert SECRET_KEY not in printed.out + printed.err and "p@ss" not in printed.out + printed.err
+    # systemd's EnvironmentFile quoting read back by a shell-like parser
+    import shlex
+
+    values = dict(shlex.split(line, posix=True)[0].split("=", 1) for line in output.read_text().splitlines())
+    assert values["DJANGO_SECRET_KEY"] == SECRET_KEY
+    assert [p for p in os.listdir(tmp_path) if p.startswith(".")] == []  # no temporary left behind
+
+
+def test_a_missing_parameter_names_the_layer_to_run(stack, tmp_path, capsys):
+    stack.delete_parameter(Name="/cloudsite/dev/pipeline/queue-url")
+    assert render_env.main(["--stack", "dev", "--output", str(tmp_path / "env"), "--region", "us-east-1"]) == 1
+    err = capsys.readouterr().err
+    assert "/cloudsite/dev/pipeline/queue-url is missing: run provision_pipeline --stack dev" in err
+    assert not (tmp_path / "env").exists()
+
+
+def test_an_aws_error_is_one_line_without_values(stack, tmp_path, capsys, monkeypatch):
+    stack.put_parameter(Name="/cloudsite/dev/data/db-secret-arn", Value="arn:nope", Type="String", Overwrite=True)
+    assert render_env.main(["--stack", "dev", "--output", str(tmp_path / "env"), "--region", "us-east-1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("render_env: ResourceNotFoundException") and "Traceback" not in err

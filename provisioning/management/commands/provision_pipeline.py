@@ -1,0 +1,5 @@
+from provisioning.cli import LayerCommand
+
+
+class Command(LayerCommand):
+    layer = "pipeline"

@@ -1,0 +1,154 @@
+"""What moto's CodeDeploy does not do (update and delete; the group's auto scaling groups read back
+as [{}]), checked as the exact requests with botocore's Stubber."""
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+
+from provisioning import naming
+from provisioning.config import load_file
+from provisioning.layers import pipeline
+from provisioning.testing import make_context, write_stack
+
+ACCOUNT = "123456789012"
+
+
+@pytest.fixture
+def prod_config(tmp_path):
+    path = write_stack(tmp_path, "prod")
+    path.write_text(path.read_text() + '\n[pipeline]\ndeployment_config = "OneAtATime"\n')
+    return load_file(path)
+
+
+@pytest.fixture
+def stubbed(prod_config):
+    ctx = make_context(prod_config)
+    ctx._account = ACCOUNT
+    client = ctx.client("codedeploy")
+    with Stubber(client) as stubber:
+        yield ctx, stubber
+        stubber.assert_no_pending_responses()
+
+
+def group_info(**changes):
+    info = {
+        "applicationName": "cloudsite-prod", "deploymentGroupName": "cloudsite-prod-app",
+        "deploymentConfigName": "CodeDeployDefault.OneAtATime",
+        "serviceRoleArn": f"arn:aws:iam::{ACCOUNT}:role/cloudsite-prod-codedeploy",
+        "autoScalingGroups": [{"name": "cloudsite-prod-app", "hook": "CodeDeploy-managed-hook"}],
+        "deploymentStyle": {"deploymentType": "IN_PLACE", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+        "loadBalancerInfo": {"targetGroupInfoList": [{"name": "cloudsite-prod-app"}]},
+        "autoRollbackConfiguration": {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]},
+    }
+    info.update(changes)
+    return info
+
+
+WANTED = {
+    "deploymentConfigName": "CodeDeployDefault.OneAtATime",
+    "serviceRoleArn": f"arn:aws:iam::{ACCOUNT}:role/cloudsite-prod-codedeploy",
+    "autoScalingGroups": ["cloudsite-prod-app"],
+    "deploymentStyle": {"deploymentType": "IN_PLACE", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+    "loadBalancerInfo": {"targetGroupInfoList": [{"name": "cloudsite-prod-app"}]},
+    "autoRollbackConfiguration": {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]},
+}
+
+
+def test_prod_creates_a_one_at_a_time_group_retrying_while_the_role_propagates(stubbed):
+    ctx, stubber = stubbed
+    request = {"applicationName": "cloudsite-prod", "deploymentGroupName": "cloudsite-prod-app",
+               "tags": ctx.tags(pipeline.GROUP), **WANTED}
+    stubber.add_client_error("create_deployment_group", "InvalidRoleException",
+                             "Cannot assume role provided.", expected_params=request)
+    stubber.add_response("create_deployment_group", {"deploymentGroupId": "d-1"}, request)
+    state = pipeline.DeploymentGroup().create(ctx, {})
+    assert state["deploymentConfigName"] == "CodeDeployDefault.OneAtATime"
+
+
+def test_a_real_group_reads_back_without_drift_and_drift_is_updated_in_place(stubbed):
+    ctx, stubber = stubbed
+    recipe = pipeline.DeploymentGroup()
+    key = {"applicationName": "cloudsite-prod", "deploymentGroupName": "cloudsite-prod-app"}
+    stubber.add_response("get_deployment_group", {"deploymentGroupInfo": group_info()}, key)
+    (state,) = recipe.find_all(ctx, {})
+    assert recipe.drift(ctx, state, {}) == []
+
+    stubber.add_response("get_deployment_group", {"deploymentGroupInfo": group_info(
+        deploymentConfigName="CodeDeployDefault.AllAtOnce",
+        autoRollbackConfiguration={"enabled": False, "events": []})}, key)
+    (state,) = recipe.find_all(ctx, {})
+    drift = recipe.drift(ctx, state, {})
+    assert [d.setting for d in drift] == ["deploymentConfigName", "autoRollbackConfiguration"]
+    stubber.add_response("update_deployment_group", {}, {
+        "applicationName": "cloudsite-prod", "currentDeploymentGroupName": "cloudsite-prod-app", **WANTED})
+    recipe.reconcile(ctx, state, drift, {})
+
+
+def test_the_emulators_nameless_auto_scaling_group_is_not_drift(stubbed):
+    ctx, stubber = stubbed
+    recipe = pipeline.DeploymentGroup()
+    stubber.add_response("get_deployment_group", {"deploymentGroupInfo": group_info(autoScalingGroups=[{}])})
+    (state,) = recipe.find_all(ctx, {})
+    assert recipe.drift(ctx, state, {}) == []
+    stubber.add_response("get_deployment_group", {"deploymentGroupInfo": group_info(
+        autoScalingGroups=[{"name": "someone-elses"}])})
+    (state,) = recipe.find_all(ctx, {})
+    assert [d.setting for d in recipe.drift(ctx, state, {})] == ["autoScalingGroups"]
+
+
+def test_delete_calls_the_real_apis_and_tolerates_what_is_already_gone(stubbed):
+    ctx, stubber = stubbed
+    stubber.add_response("delete_deployment_group", {"hooksNotCleanedUp": []},
+                         {"applicationName": "cloudsite-prod", "deploymentGroupName": "cloudsite-prod-app"})
+    pipeline.DeploymentGroup().delete(ctx, {"id": "cloudsite-prod-app"})
+    stubber.add_response("delete_application", {}, {"applicationName": "cloudsite-prod"})
+    pipeline.Application().delete(ctx, {"id": "cloudsite-prod"})
+    stubber.add_client_error("delete_application", "ApplicationDoesNotExistException", "gone")
+    pipeline.Application().delete(ctx, {"id": "cloudsite-prod"})
+    stubber.add_client_error("delete_application", "AccessDeniedException", "no")
+    with pytest.raises(ClientError):  # a real error is not mistaken for the emulator's gap
+        pipeline.Application().delete(ctx, {"id": "cloudsite-prod"})
+
+
+def test_the_emulators_not_implemented_is_recognised_in_both_modes():
+    assert pipeline.emulator_lacks(NotImplementedError("The delete_application action has not been implemented"))
+    server = ClientError({"Error": {"Code": "500", "Message": "The delete_application action has not been implemented"}},
+                         "DeleteApplication")
+    assert pipeline.emulator_lacks(server)
+    assert not pipeline.emulator_lacks(ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "X"))
+    import boto3
+
+    bare = ClientError({"Error": {"Code": "500", "Message": "<html>"}, "ResponseMetadata": {"HTTPStatusCode": 500}},
+                       "DeleteApplication")
+    emulator = boto3.client("codedeploy", region_name="us-east-1", endpoint_url="http://127.0.0.1:5000")
+    aws = boto3.client("codedeploy", region_name="us-east-1")
+    assert pipeline.emulator_lacks(bare, emulator) and not pipeline.emulator_lacks(bare, aws)
+
+
+def test_lambda_retries_while_its_new_role_cannot_be_assumed(config, monkeypatch):
+    from provisioning import resource
+
+    ctx = make_context(config)
+    ctx._account = ACCOUNT
+    client = ctx.client("lambda")
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise ClientError({"Error": {"Code": "InvalidParameterValueException",
+                                         "Message": "The role defined for the function cannot be assumed by Lambda."}},
+                              "CreateFunction")
+        return "made"
+
+    assert pipeline.retry_role_propagation(flaky, what="x") == "made" and len(calls) == 3
+    clock = iter(range(0, 10_000, 50))
+    monkeypatch.setattr(pipeline, "monotonic", lambda: next(clock))
+    calls.clear()
+    with pytest.raises(ClientError):  # bounded
+        pipeline.retry_role_propagation(lambda: flaky() if False else (_ for _ in ()).throw(ClientError(
+            {"Error": {"Code": "InvalidParameterValueException", "Message": "The role defined for the function "
+                       "cannot be assumed by Lambda."}}, "CreateFunction")), what="x")
+    other = ClientError({"Error": {"Code": "InvalidParameterValueException", "Message": "Runtime bad"}}, "C")
+    with pytest.raises(ClientError):  # other invalid values are not retried
+        pipeline.retry_role_propagation(lambda: (_ for _ in ()).throw(other), what="x")
+    assert client is not None and naming.lambda_function("dev")

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Shared by the CodeDeploy hooks: paths, the stack, logging. Every path can be moved by the
+# environment so the hooks run in a scratch directory in tests.
+set -euo pipefail
+
+CLOUDSITE_ROOT="${CLOUDSITE_ROOT:-/opt/cloudsite}"
+APP_DIR="${APP_DIR:-$CLOUDSITE_ROOT/app}"
+VENV_DIR="${VENV_DIR:-$CLOUDSITE_ROOT/venv}"
+ETC_DIR="${ETC_DIR:-/etc/cloudsite}"
+ENV_FILE="${ENV_FILE:-$ETC_DIR/env}"
+LOG_DIR="${LOG_DIR:-/var/log/cloudsite}"
+VAR_DIR="${VAR_DIR:-/var/lib/cloudsite}"
+UNIT_DIR="${UNIT_DIR:-/etc/systemd/system}"
+SERVICE_USER="${SERVICE_USER:-cloudsite}"
+APP_PORT="${APP_PORT:-8000}"
+PYTHON="${PYTHON:-python3}"
+# shellcheck disable=SC2034  # used by the hooks that source this file
+UNITS=(cloudsite-app.service cloudsite-worker.service)
+
+log() {
+  printf '%s [%s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${LIFECYCLE_EVENT:-hook}" "$*"
+}
+
+die() {
+  log "ERROR: $*" >&2
+  exit 1
+}
+
+# The stack: CodeDeploy's deployment group is cloudsite-<stack>-app; /etc/cloudsite/stack (written
+# by the instance's user data) otherwise.
+stack_name() {
+  local group="${DEPLOYMENT_GROUP_NAME:-}"
+  if [[ "$group" =~ ^cloudsite-([a-z][a-z0-9-]*)-app$ ]]; then
+    printf '%s\n' "${BASH_REMATCH[1]}"
+  elif [[ -r "$ETC_DIR/stack" ]]; then
+    tr -d '[:space:]' < "$ETC_DIR/stack"
+  else
+    die "cannot tell the stack: no DEPLOYMENT_GROUP_NAME and no $ETC_DIR/stack"
+  fi
+}
+
+# The region: the environment, else the instance metadata (IMDSv2).
+region_name() {
+  if [[ -n "${AWS_REGION:-}" ]]; then
+    printf '%s\n' "$AWS_REGION"
+    return
+  fi
+  local token
+  token="$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token)" \
+    || die "no AWS_REGION and the instance metadata service did not answer"
+  curl -sf -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254/latest/meta-data/placement/region
+}
+
+unit_exists() {
+  [[ -f "$UNIT_DIR/$1" ]]
+}
