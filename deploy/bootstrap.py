@@ -6,9 +6,9 @@
   from the error trap. The builder's role may write that parameter path and nothing else.
 * ``boot_script``: user data of the launch template. No secret inside: it fetches the CloudWatch
   agent's configuration from SSM (``naming.agent_config_parameter``, rendered by provisioning from
-  ``deploy/cloudwatch.render_agent_config``), builds ``/etc/cloudsite/env`` from the stack's SSM
-  outputs and the database secret in Secrets Manager (read with the instance role), and starts
-  the services. The app itself arrives through CodeDeploy (the pipeline layer).
+  ``deploy/cloudwatch.render_agent_config``), re-renders ``/etc/cloudsite/env`` with the installed
+  app's ``deploy/render_env.py`` (the AfterInstall hook's code) when a deployment has installed it,
+  and starts the services. The app itself arrives through CodeDeploy (the pipeline layer).
 """
 from __future__ import annotations
 
@@ -76,46 +76,13 @@ for attempt in $(seq 1 30); do
     -c ssm:{agent_parameter} && break
   sleep 10
 done
-# 2. the app's environment: outputs under /cloudsite/$STACK/, the database password from its secret
-python3 - <<'PYTHON'
-import json, os, subprocess, urllib.parse
-
-def aws(*args):
-    return json.loads(subprocess.check_output(["aws", "--region", {region_py}, "--output", "json", *args]))
-
-path = "/cloudsite/{stack}/"
-outputs = {{}}
-token = None
-while True:
-    page = aws("ssm", "get-parameters-by-path", "--path", path, "--recursive",
-               *(["--starting-token", token] if token else []))
-    outputs.update({{p["Name"][len(path):]: p["Value"] for p in page.get("Parameters", [])}})
-    token = page.get("NextToken")
-    if not token:
-        break
-secret = json.loads(aws("secretsmanager", "get-secret-value", "--secret-id",
-                        outputs["data/db-secret-arn"])["SecretString"])
-user = urllib.parse.quote(secret.get("username", outputs.get("data/db-user", "")), safe="")
-password = urllib.parse.quote(secret["password"], safe="")
-db = outputs["data/db-name"]
-port = outputs.get("data/db-port", "3306")
-env = {{
-    "DATABASE_URL": f"mysql://{{user}}:{{password}}@{{outputs['data/db-endpoint']}}:{{port}}/{{db}}",
-    "DATABASE_CA_BUNDLE": {ca_bundle_py},
-    "CLOUDSITE_S3_BUCKET": outputs["data/app-bucket"],
-    "CLOUDSITE_S3_KMS_KEY_ID": outputs["data/s3-key-arn"],
-    "CLOUDSITE_VERIFICATION_TABLE": outputs["data/token-table"],
-}}
-if outputs.get("data/db-replica-endpoint"):
-    env["DATABASE_REPLICA_URL"] = (f"mysql://{{user}}:{{password}}@{{outputs['data/db-replica-endpoint']}}:"
-                                   f"{{port}}/{{db}}")
-env.update({static_env})
-fd = os.open("/etc/cloudsite/env", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-with os.fdopen(fd, "w") as out:
-    for key, value in sorted(env.items()):
-        out.write(f"{{key}}={{value}}\\n")
-PYTHON
-chown root:cloudsite /etc/cloudsite/env && chmod 0640 /etc/cloudsite/env
+# 2. the app's environment, rendered by the installed app itself (deploy/render_env.py, the same
+#    code the AfterInstall hook runs) once a deployment has installed it; the first deployment
+#    renders it otherwise. Secrets are read from Secrets Manager and never leave the file.
+if [ -x /opt/cloudsite/venv/bin/python ] && [ -d /opt/cloudsite/app ]; then
+  (cd /opt/cloudsite/app && /opt/cloudsite/venv/bin/python -m deploy.render_env --stack "$STACK" \
+     --region "$REGION" --output /etc/cloudsite/env --owner cloudsite)
+fi
 # 3. the services (their units arrive with the first deployment; CodeDeploy starts them then)
 systemctl enable --now codedeploy-agent
 systemctl start cloudsite-app cloudsite-worker 2>/dev/null || true
@@ -134,29 +101,7 @@ def bake_fingerprint(stack: str, region: str, base: str, instance_type: str) -> 
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def app_environment(*, stack: str, region: str, account: str, partition: str, domain: str) -> dict[str, str]:
-    """What the app reads (cloudsite/settings.py) that is not secret and known from names alone."""
-    queue = naming.queue(stack)
-    suffix = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
-    return {
-        "CLOUDSITE_STACK": stack,
-        "AWS_REGION": region,
-        "DJANGO_ALLOWED_HOSTS": domain,
-        "DJANGO_CSRF_TRUSTED_ORIGINS": f"https://{domain}",
-        "DJANGO_BEHIND_PROXY": "1",
-        "CLOUDSITE_NUM_PROXIES": "1",
-        "CLOUDSITE_PUBLIC_BASE_URL": f"https://{domain}",
-        "CLOUDSITE_VERIFICATION_TOPIC_ARN": f"arn:{partition}:sns:{region}:{account}:{naming.topic(stack)}",
-        "CELERY_BROKER_URL": "sqs://",
-        "CLOUDSITE_SQS_QUEUE_URL": f"https://sqs.{region}.{suffix}/{account}/{queue}",
-        "STATSD_HOST": "127.0.0.1",
-        "STATSD_PORT": "8125",
-        "LOG_FILE": "/var/log/cloudsite/app.log",
-    }
-
-
 def boot_script(*, stack: str, region: str, account: str, partition: str, domain: str) -> str:
-    env = app_environment(stack=stack, region=region, account=account, partition=partition, domain=domain)
-    return BOOT.format(stack=stack, region=shlex.quote(region), region_py=repr(region),
-                       agent_parameter=shlex.quote(naming.agent_config_parameter(stack)),
-                       ca_bundle_py=repr(RDS_CA_BUNDLE), static_env=repr(env))
+    """The launch template's user data: names only, no secret (the posture tests check)."""
+    return BOOT.format(stack=stack, region=shlex.quote(region),
+                       agent_parameter=shlex.quote(naming.agent_config_parameter(stack)))

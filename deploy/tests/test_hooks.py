@@ -195,7 +195,7 @@ def test_validate_service_passes_once_healthz_answers_200(scratch, health_server
 
 
 def test_validate_service_fails_when_nothing_listens(scratch):
-    from provisioning.testing import free_port
+    from cloudsite.live import free_port
 
     done, _ = hook(scratch, "validate_service.sh", APP_PORT=str(free_port()), VALIDATE_ATTEMPTS="2", VALIDATE_DELAY="0")
     assert done.returncode == 1 and "answered 000" in done.stderr

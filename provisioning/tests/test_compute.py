@@ -53,8 +53,9 @@ def test_first_apply_creates_every_resource_as_configured(built, ctx, config):
     app_sg = ec2.describe_security_groups(Filters=ctx.tag_filters("network.sg.app"))["SecurityGroups"][0]["GroupId"]
     assert data["SecurityGroupIds"] == [app_sg]
     user_data = base64.b64decode(data["UserData"]).decode()
-    assert "ssm:/cloudsite/dev/config/cloudwatch-agent" in user_data and "get-secret-value" in user_data
-    assert "/etc/cloudsite/env" in user_data and "0o600" in user_data  # built at boot, readable by root only
+    assert "ssm:/cloudsite/dev/config/cloudwatch-agent" in user_data
+    assert "-m deploy.render_env --stack \"$STACK\"" in user_data  # the hook's own renderer
+    assert "--output /etc/cloudsite/env --owner cloudsite" in user_data  # mode 0600, see render_env
 
     lb = elbv2.describe_load_balancers(Names=["cloudsite-dev-alb"])["LoadBalancers"][0]
     public = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[
