@@ -159,10 +159,12 @@ def _inventory(ctx, layer_names) -> dict:
     return found
 
 
-def run_once(config, layer: str, *, crash_after: int | None = None, prerequisites=(),
-             max_workers: int = 1) -> RunOutcome:
-    """One scenario in the current (fresh) emulator: prerequisites applied, then the layer
-    applied (crashing after ``crash_after`` mutating calls if given) and applied again."""
+def run_once(config, layer: str | tuple[str, ...], *, crash_after: int | None = None,
+             prerequisites=(), max_workers: int = 1) -> RunOutcome:
+    """One scenario in the current (fresh) emulator: prerequisites applied, then the layer (or
+    several layers as one graph, as ``provision_all`` does) applied, crashing after
+    ``crash_after`` mutating calls if given, and applied again."""
+    chosen = [layer] if isinstance(layer, str) else list(layer)
     if prerequisites:
         engine_for(make_context(config), list(prerequisites)).apply()
     counter = CallCounter()
@@ -170,7 +172,7 @@ def run_once(config, layer: str, *, crash_after: int | None = None, prerequisite
     hooks = [counter] + ([CrashAfter(crash_after)] if crash_after is not None else [])
     ctx = make_context(config, hooks=hooks, max_workers=max_workers)
     try:
-        engine_for(ctx, [layer]).apply()
+        engine_for(ctx, chosen).apply()
     except EngineFailed as failed:
         if crash_after is None or not all(isinstance(r.error, SimulatedCrash) for r in failed.failures):
             raise
@@ -181,12 +183,12 @@ def run_once(config, layer: str, *, crash_after: int | None = None, prerequisite
     ctx = make_context(config, hooks=[recheck])
     try:
         if crashed:  # the operator runs the same command again, in a new process
-            engine_for(make_context(config, max_workers=4), [layer]).apply()
-        engine_for(ctx, [layer]).apply()
+            engine_for(make_context(config, max_workers=4), chosen).apply()
+        engine_for(ctx, chosen).apply()
     except EngineFailed as failed:
         problems.append(f"the run after the crash failed: {failed}")
-    status = {r.name: r.action for r in engine_for(ctx, [layer]).status()}
-    return RunOutcome(first_mutating, _inventory(ctx, [*prerequisites, layer]), status,
+    status = {r.name: r.action for r in engine_for(ctx, chosen).status()}
+    return RunOutcome(first_mutating, _inventory(ctx, [*prerequisites, *chosen]), status,
                       recheck.mutating, crashed, problems)
 
 
@@ -200,7 +202,7 @@ class CrashResumeReport:
         return "\n".join(f"k={k}: {'; '.join(found)}" for k, found in self.problems.items())
 
 
-def check_crash_resume(config, layer: str, *, prerequisites=(), ks=None, stride: int = 1,
+def check_crash_resume(config, layer: str | tuple[str, ...], *, prerequisites=(), ks=None, stride: int = 1,
                        max_workers: int = 1, mock=None) -> CrashResumeReport:
     """Run the scenario for every k in 1..N (or every ``stride``-th, or the given ks); returns
     the clean run and, per k, what differed from it (empty: every k resumed into the clean stack).

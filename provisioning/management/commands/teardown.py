@@ -1,6 +1,6 @@
 from django.core.management.base import CommandError
 
-from provisioning import layers
+from provisioning import layers, leftovers
 from provisioning.cli import EXIT_FAILED, EXIT_USAGE, ProvisioningCommand
 from provisioning.engine import Engine
 
@@ -41,7 +41,13 @@ class Command(ProvisioningCommand):
         with ctx.reporter:
             results = Engine(ctx, selected, known=everything).teardown()
         deleted = sum(r.action == "delete" for r in results)
-        self.emit(results, ok=True, region=ctx.region, summary=(
+        remaining = [] if chosen else leftovers.find(ctx)
+        if remaining and not options["json"]:
+            self.stdout.write(f"still tagged with stack {config.name} after teardown:")
+            for item in remaining:
+                self.stdout.write(f"  {item}" if item.lingering else f"  LEFT BEHIND: {item.id}")
+        self.emit(results, ok=True, region=ctx.region,
+                  leftovers=[{"id": i.id, "lingering": i.lingering} for i in remaining], summary=(
             f"torn down {'layer ' + options['layer'] if chosen else 'every layer'} of stack {config.name} "
             f"in {ctx.region}: {deleted} deleted, {len(results) - deleted} already absent"))
 
