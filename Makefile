@@ -10,12 +10,17 @@ TEST_MYSQL_URL ?= mysql://root@127.0.0.1:3306/cloudsite
 REDIS_URL ?= redis://127.0.0.1:6379/15
 export REDIS_URL
 
-.PHONY: run test test-sqlite test-mysql bench bench-upload bench-provision bench-load sysdeps clean
+.PHONY: run cloud test test-sqlite test-mysql bench bench-upload bench-provision bench-load sysdeps clean
 
 run: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py runserver $(HOST):$(PORT)
+
+# The local emulated cloud: a moto_server, the whole `local` stack in it, the app on top (README).
+cloud: $(VENV)/.dev
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py local_cloud --port $(PORT)
 
 test: test-sqlite test-mysql
 

@@ -15,6 +15,12 @@ TRANSIENT_CODES = {"Throttling", "ThrottlingException", "ThrottledException", "R
                    "ServiceUnavailable", "KMSThrottlingException"}
 
 
+def enqueue_redacted(task, *args) -> None:
+    """Queue ``task``; Celery's worker logs show ``argsrepr`` instead of the arguments, which
+    carry verification tokens and links."""
+    task.apply_async(args, argsrepr=f"(<{len(args)} arguments redacted>)", kwargsrepr="{}")
+
+
 class TransientAWSError(Exception):
     """An AWS call failed in a way that may succeed later (throttling, network, 5xx)."""
 

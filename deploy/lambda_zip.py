@@ -4,7 +4,9 @@ The same sources give the same bytes (fixed timestamps, order, permissions and c
 the pipeline can compare a hash and update the function only when the code changed.
 """
 import hashlib
+import importlib
 import io
+import sys
 import zipfile
 from pathlib import Path
 
@@ -33,3 +35,15 @@ def build_lambda_zip() -> bytes:
 
 def lambda_zip_sha256() -> str:
     return hashlib.sha256(build_lambda_zip()).hexdigest()
+
+
+def import_handler(directory: Path):
+    """Unpack the zip into ``directory`` and import its ``handler`` module, as Lambda would.
+
+    For running the function where no Lambda runtime is (the local emulated cloud, tests).
+    """
+    zipfile.ZipFile(io.BytesIO(build_lambda_zip())).extractall(directory)
+    sys.path.insert(0, str(directory))
+    for name in SOURCES:
+        sys.modules.pop(name.removesuffix(".py"), None)
+    return importlib.import_module("handler")

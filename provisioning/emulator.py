@@ -8,6 +8,7 @@ any other endpoint.
 """
 from __future__ import annotations
 
+import json
 import threading
 from urllib.parse import urlsplit
 
@@ -58,3 +59,52 @@ class BakeScriptStandIn(threading.Thread):
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class LambdaStandIn(threading.Thread):
+    """Runs the verification Lambda for the emulated topic, as Lambda would (moto needs Docker to
+    run a function): a queue subscribed to the topic stands in for the subscription, and each
+    message is handed to the handler from the deployment zip, which sends through moto's SES.
+    ``on_sent(message)`` is told of each one (``make cloud`` prints the link)."""
+
+    def __init__(self, endpoint: str, stack: str, region: str, topic_arn: str, workdir,
+                 table: str, sender: str, on_sent=None, interval: float = 1.0):
+        if urlsplit(endpoint).hostname not in LOOPBACK:
+            raise ValueError(f"{endpoint}: the Lambda stand-in only talks to an emulator on loopback")
+        super().__init__(daemon=True, name="lambda-stand-in")
+        session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                region_name=region)
+        self.sqs = session.client("sqs", endpoint_url=endpoint)
+        sns = session.client("sns", endpoint_url=endpoint)
+        self.queue_url = self.sqs.create_queue(QueueName=f"{naming.topic(stack)}-lambda-tap")["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        self.env = {"AWS_ENDPOINT_URL": endpoint, "TABLE_NAME": table, "SENDER": sender,
+                    "AWS_DEFAULT_REGION": region, "AWS_ACCESS_KEY_ID": "testing",
+                    "AWS_SECRET_ACCESS_KEY": "testing"}
+        self.workdir, self.on_sent, self.interval = workdir, on_sent, interval
+        self._halt = threading.Event()
+
+    def run(self):
+        import os
+
+        from deploy.lambda_zip import import_handler
+
+        os.environ.update(self.env)  # the handler's boto3 clients read these, as on Lambda
+        handler = import_handler(self.workdir)
+        while not self._halt.is_set():
+            answer = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
+                                              WaitTimeSeconds=1)
+            for message in answer.get("Messages", []):
+                envelope = json.loads(message["Body"])
+                record = {"EventSource": "aws:sns", "EventVersion": "1.0",
+                          "Sns": {**envelope, "Type": "Notification"}}
+                result = handler.lambda_handler({"Records": [record]}, None)
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                if result.get("sent") and self.on_sent:
+                    self.on_sent(json.loads(envelope["Message"]))
+
+    def stop(self):
+        self._halt.set()
+        self.join(timeout=10)

@@ -60,8 +60,10 @@ def test_sign_up_reaches_topic_and_lambda_sends_one_email(stack, tmp_path, monke
         messages, deadline = [], time.monotonic() + 60
         while not messages and time.monotonic() < deadline and worker.poll() is None:
             messages = drain(stack["sqs"], stack["queue_url"], wait=1)
-    assert len(messages) == 1, (tmp_path / "worker.log").read_text()[-3000:]
+    worker_log = (tmp_path / "worker.log").read_text()
+    assert len(messages) == 1, worker_log[-3000:]
     message = messages[0]
+    assert "publish_verification" in worker_log and message["token"] not in worker_log
     assert message["email"] == "Eve@Example.com"
     assert f"token={message['token']}" in message["link"]
 

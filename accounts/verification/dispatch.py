@@ -10,7 +10,7 @@ from accounts.verification.emails import verification_link
 
 class EmailDispatcher:
     def dispatch(self, email: str, token: str) -> None:
-        from accounts.tasks import send_verification_email
+        from accounts.tasks import enqueue_redacted, send_verification_email
 
         link = verification_link(settings.PUBLIC_BASE_URL, email, token)
-        send_verification_email.delay(email, link)
+        enqueue_redacted(send_verification_email, email, link)

@@ -9,7 +9,7 @@ from accounts.verification.emails import verification_link
 
 class SNSDispatcher:
     def dispatch(self, email: str, token: str) -> None:
-        from accounts.tasks import publish_verification
+        from accounts.tasks import enqueue_redacted, publish_verification
 
         link = verification_link(settings.PUBLIC_BASE_URL, email, token)
-        publish_verification.delay(email, token, link)
+        enqueue_redacted(publish_verification, email, token, link)

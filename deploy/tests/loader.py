@@ -1,25 +1,18 @@
 """Import the Lambda handler from the deployment zip itself, as Lambda would."""
-import importlib
-import io
 import sys
-import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from deploy.lambda_zip import build_lambda_zip
+from deploy.lambda_zip import SOURCES, import_handler
 
-MODULES = ("handler", "verification_emails", "verification_tokens")
+MODULES = tuple(name.removesuffix(".py") for name in SOURCES)
 
 
 @contextmanager
 def handler_from_zip(directory: Path):
     """Unpack the zip into ``directory`` and yield its imported ``handler`` module."""
-    zipfile.ZipFile(io.BytesIO(build_lambda_zip())).extractall(directory)
-    sys.path.insert(0, str(directory))
     try:
-        for name in MODULES:
-            sys.modules.pop(name, None)
-        yield importlib.import_module("handler")
+        yield import_handler(directory)
     finally:
         sys.path.remove(str(directory))
         for name in MODULES:
