@@ -2,7 +2,7 @@
 """Provisioning benchmark (not a test): AWS calls and wall time of a first apply, a re-run and a
 teardown, per layer built so far, against a moto_server this script starts on loopback.
 
-    .venv/bin/python bench/provision.py [--workers 4] [--latency 0.1] [--graph-workers 16]
+    .venv/bin/python bench/provision.py [--workers 4] [--latency 0.5] [--graph-workers 16]
 
 The figures that matter: a re-run on an up-to-date stack makes 0 mutating calls; and with a fixed
 latency added to every AWS call (a botocore hook that sleeps), the wall time of a whole-stack apply
@@ -115,7 +115,9 @@ def latency_run(latency: float, workers: int) -> float:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--latency", type=float, default=0.1, help="seconds added to each AWS call")
+    parser.add_argument("--latency", type=float, default=0.5,
+                        help="seconds added to each AWS call (default 0.5: typical of AWS control-plane calls; it
+                        also keeps moto_server's own CPU time, serialised on this machine, small beside it)")
     parser.add_argument("--graph-workers", type=int, default=16,
                         help="workers for the latency run (the engine's bound)")
     args = parser.parse_args()
