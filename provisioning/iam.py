@@ -47,7 +47,10 @@ class Role(Resource):
         """``policies(ctx, deps)``: inline policy name -> document, or None while a dependency is
         not known yet (plan mode)."""
         self.name, self.role_name, self.trusted, self.description = name, role_name, trusted, description
-        self.policies, self.depends_on = policies, depends_on
+        self.policy_builder, self.depends_on = policies, depends_on
+
+    def trust_document(self, ctx) -> dict:
+        return trust(self.trusted)
 
     def find_all(self, ctx, deps):
         iam, name = ctx.client("iam"), self.role_name(ctx.stack)
@@ -71,16 +74,16 @@ class Role(Resource):
     def create(self, ctx, deps):
         iam, name = ctx.client("iam"), self.role_name(ctx.stack)
         with tolerate("EntityAlreadyExists"):  # a crash right after the call: find_all checks its tags
-            iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust(self.trusted)),
+            iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(self.trust_document(ctx)),
                             Description=self.description, Tags=ctx.tags(self.name))
         iam.get_waiter("role_exists").wait(RoleName=name, WaiterConfig=waiter_config(2, 30))
         return self.find_all(ctx, deps)[0]
 
     def drift(self, ctx, state, deps):
         drift = []
-        if canonical(state["trust"]) != canonical(trust(self.trusted)):
-            drift.append(Drift("trust policy", "changed", self.trusted))
-        want = self.policies(ctx, deps)
+        if canonical(state["trust"]) != canonical(self.trust_document(ctx)):
+            drift.append(Drift("trust policy", "changed", "as built"))
+        want = self.policy_builder(ctx, deps)
         if want is None:
             return drift + [Drift("policies", "-", "known once the stack's outputs exist")]
         have = state["policies"]
@@ -95,9 +98,9 @@ class Role(Resource):
 
     def reconcile(self, ctx, state, drift, deps):
         iam, name = ctx.client("iam"), state["id"]
-        if canonical(state["trust"]) != canonical(trust(self.trusted)):
-            iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust(self.trusted)))
-        want = self.policies(ctx, deps) or {}
+        if canonical(state["trust"]) != canonical(self.trust_document(ctx)):
+            iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(self.trust_document(ctx)))
+        want = self.policy_builder(ctx, deps) or {}
         for policy, doc in sorted(want.items()):
             if canonical(state["policies"].get(policy, {})) != canonical(doc):
                 iam.put_role_policy(RoleName=name, PolicyName=policy, PolicyDocument=json.dumps(doc))
@@ -107,7 +110,7 @@ class Role(Resource):
         for arn in state["attached"]:
             with tolerate("NoSuchEntity"):
                 iam.detach_role_policy(RoleName=name, PolicyArn=arn)
-        return {**state, "trust": trust(self.trusted), "policies": want, "attached": []}
+        return {**state, "trust": self.trust_document(ctx), "policies": want, "attached": []}
 
     def delete(self, ctx, state):
         iam, name = ctx.client("iam"), state["id"]

@@ -28,6 +28,7 @@ import secrets
 
 from botocore.exceptions import ClientError
 
+from provisioning import iam as iam_recipes
 from provisioning import naming
 from provisioning.config import StackConfig
 from provisioning.context import RESOURCE_TAG, STACK_TAG
@@ -299,90 +300,23 @@ class Topic(Resource):
 
 
 # --- IAM roles -------------------------------------------------------------------------------
-class Role(Resource):
-    """An IAM role with inline policies only (every action and ARN named here)."""
-    service, kind = "iam", "IAM role"
+class Role(iam_recipes.Role):
+    """An IAM role with inline policies only (every action and ARN named here): the shared role
+    recipe, with the trust and the policies given by each subclass."""
 
     def __init__(self, name: str, purpose: str, description: str, depends_on: tuple[str, ...] = ()):
-        self.name, self.purpose, self.description = name, purpose, description
-        self.depends_on = depends_on
+        super().__init__(name, lambda stack: naming.role(stack, purpose), "", description,
+                         lambda ctx, deps: self.policies(ctx), depends_on)
+        self.purpose = purpose
+
+    def trust_document(self, ctx) -> dict:
+        return self.trust(ctx)
 
     def trust(self, ctx) -> dict:
         raise NotImplementedError
 
     def policies(self, ctx) -> dict[str, dict]:
         raise NotImplementedError
-
-    def role_name(self, ctx) -> str:
-        return naming.role(ctx.stack, self.purpose)
-
-    def find_all(self, ctx, deps):
-        iam, name = ctx.client("iam"), self.role_name(ctx)
-        try:
-            role = iam.get_role(RoleName=name)["Role"]
-        except ClientError as error:
-            if error_code(error) == "NoSuchEntity":
-                return []
-            raise
-        names = [n for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
-                 for n in page["PolicyNames"]]
-        policies = {n: as_policy(iam.get_role_policy(RoleName=name, PolicyName=n)["PolicyDocument"])
-                    for n in names}
-        attached = [p["PolicyArn"] for page in iam.get_paginator("list_attached_role_policies").paginate(
-            RoleName=name) for p in page["AttachedPolicies"]]
-        return [{"id": name, "arn": role["Arn"], "trust": as_policy(role["AssumeRolePolicyDocument"]),
-                 "policies": policies, "attached": attached}]
-
-    def create(self, ctx, deps):
-        iam, name = ctx.client("iam"), self.role_name(ctx)
-        role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(self.trust(ctx)),
-                               Description=self.description, Tags=ctx.tags(self.name))["Role"]
-        iam.get_waiter("role_exists").wait(RoleName=name, WaiterConfig=waiter_config(2, 30))
-        return {"id": name, "arn": role["Arn"], "trust": self.trust(ctx), "policies": {}, "attached": []}
-
-    def drift(self, ctx, state, deps):
-        drift = []
-        if state["trust"] != self.trust(ctx):
-            drift.append(Drift("trust policy", "changed", "as configured"))
-        want = self.policies(ctx)
-        for policy in sorted(set(want) | set(state["policies"])):
-            if state["policies"].get(policy) != want.get(policy):
-                have = "missing" if policy not in state["policies"] else "changed"
-                drift.append(Drift(f"policy {policy}", have if policy in want else "present",
-                                   "as configured" if policy in want else "absent"))
-        if state["attached"]:
-            drift.append(Drift("managed policies", state["attached"], []))
-        return drift
-
-    def reconcile(self, ctx, state, drift, deps):
-        iam, name = ctx.client("iam"), state["id"]
-        if state["trust"] != self.trust(ctx):
-            iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(self.trust(ctx)))
-        want = self.policies(ctx)
-        for policy, document in sorted(want.items()):
-            if state["policies"].get(policy) != document:
-                iam.put_role_policy(RoleName=name, PolicyName=policy, PolicyDocument=json.dumps(document))
-        for policy in sorted(set(state["policies"]) - set(want)):
-            with tolerate("NoSuchEntity"):
-                iam.delete_role_policy(RoleName=name, PolicyName=policy)
-        for arn in state["attached"]:
-            with tolerate("NoSuchEntity"):
-                iam.detach_role_policy(RoleName=name, PolicyArn=arn)
-        return {**state, "trust": self.trust(ctx), "policies": want, "attached": []}
-
-    def delete(self, ctx, state):
-        iam, name = ctx.client("iam"), state["id"]
-        for policy in state["policies"]:
-            with tolerate("NoSuchEntity"):
-                iam.delete_role_policy(RoleName=name, PolicyName=policy)
-        for arn in state["attached"]:
-            with tolerate("NoSuchEntity"):
-                iam.detach_role_policy(RoleName=name, PolicyArn=arn)
-        with tolerate("NoSuchEntity"):
-            iam.delete_role(RoleName=name)
-
-    def outputs(self, state):
-        return {"role-arn": state["arn"]}
 
 
 def service_trust(service: str, ctx) -> dict:
