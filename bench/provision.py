@@ -116,8 +116,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--latency", type=float, default=0.5,
-                        help="seconds added to each AWS call (default 0.5: typical of AWS control-plane calls; it
-                        also keeps moto_server's own CPU time, serialised on this machine, small beside it)")
+                        help="seconds added to each AWS call (default 0.5, as AWS control-plane calls "
+                             "take; it also keeps moto_server's own CPU time, serialised on this "
+                             "machine, small beside it)")
     parser.add_argument("--graph-workers", type=int, default=16,
                         help="workers for the latency run (the engine's bound)")
     args = parser.parse_args()
