@@ -21,15 +21,20 @@ from provisioning.layers.image import BUILDER
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
+def emulator_clients(endpoint: str, region: str, *services: str):
+    """boto3 clients with fake credentials for the emulator at ``endpoint``, which must be on
+    loopback: the stand-ins never talk to anything else."""
+    if urlsplit(endpoint).hostname not in LOOPBACK:
+        raise ValueError(f"{endpoint}: the stand-ins only talk to an emulator on loopback")
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                            region_name=region)
+    return [session.client(service, endpoint_url=endpoint) for service in services]
+
+
 class BakeScriptStandIn(threading.Thread):
     def __init__(self, endpoint: str, stack: str, region: str, interval: float = 0.5):
-        if urlsplit(endpoint).hostname not in LOOPBACK:
-            raise ValueError(f"{endpoint}: the bake stand-in only talks to an emulator on loopback")
+        self.ec2, self.ssm = emulator_clients(endpoint, region, "ec2", "ssm")
         super().__init__(daemon=True, name="bake-script-stand-in")
-        session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                region_name=region)
-        self.ec2 = session.client("ec2", endpoint_url=endpoint)
-        self.ssm = session.client("ssm", endpoint_url=endpoint)
         self.stack, self.interval = stack, interval
         self.signalled: set[str] = set()
         self._halt = threading.Event()
@@ -69,13 +74,8 @@ class LambdaStandIn(threading.Thread):
 
     def __init__(self, endpoint: str, stack: str, region: str, topic_arn: str, workdir,
                  table: str, sender: str, on_sent=None, interval: float = 1.0):
-        if urlsplit(endpoint).hostname not in LOOPBACK:
-            raise ValueError(f"{endpoint}: the Lambda stand-in only talks to an emulator on loopback")
+        self.sqs, sns = emulator_clients(endpoint, region, "sqs", "sns")
         super().__init__(daemon=True, name="lambda-stand-in")
-        session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                region_name=region)
-        self.sqs = session.client("sqs", endpoint_url=endpoint)
-        sns = session.client("sns", endpoint_url=endpoint)
         self.queue_url = self.sqs.create_queue(QueueName=f"{naming.topic(stack)}-lambda-tap")["QueueUrl"]
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
             "Attributes"]["QueueArn"]

@@ -79,3 +79,14 @@ def test_provision_status_rerun_deploy_teardown(emulator):
     lingering = {item["id"].split(":")[2] for item in result["leftovers"] if item["lingering"]}
     assert lingering <= {"kms", "secretsmanager", "ec2"}  # scheduled deletions, terminated instances
     assert "NOT DELETED: CodeDeploy application" in teardown.stderr
+
+
+@pytest.mark.parametrize("endpoint", ["http://10.0.0.1:5000", "https://ec2.us-east-1.amazonaws.com"])
+def test_the_stand_ins_refuse_anything_but_loopback(endpoint, tmp_path):
+    from provisioning.emulator import LambdaStandIn
+
+    with pytest.raises(ValueError, match="loopback"):
+        BakeScriptStandIn(endpoint, STACK, REGION)
+    with pytest.raises(ValueError, match="loopback"):
+        LambdaStandIn(endpoint, STACK, REGION, "arn:aws:sns:us-east-1:123456789012:t", tmp_path,
+                      "table", "sender@example.com")
