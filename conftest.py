@@ -1,4 +1,4 @@
-"""Test-wide set-up: fake AWS credentials, a clean cache, and the MariaDB pass guard."""
+"""Test-wide set-up: fake AWS credentials, moto serialised, a clean cache, the MariaDB pass guard."""
 import os
 
 import pytest
@@ -22,6 +22,9 @@ def using_mysql() -> bool:
 
 
 def pytest_configure(config):
+    from cloudsite import serial_moto
+
+    serial_moto.install()  # moto's backends are not thread-safe; the engine calls from threads
     if using_mysql():
         _check_mysql_reachable()
 

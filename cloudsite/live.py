@@ -61,14 +61,15 @@ def stop(process: subprocess.Popen) -> None:
 
 @contextmanager
 def moto_server(log_path: Path | None = None, env: dict | None = None):
-    """A ``moto_server`` on a free loopback port; yields its endpoint URL."""
+    """A ``moto_server`` on a free loopback port, one request at a time (``serial_moto``: moto's
+    backends are not thread-safe); yields its endpoint URL."""
     port = free_port()
     env = {**os.environ, **FAKE_AWS, "MOTO_ACM_VALIDATION_WAIT": "0", **(env or {})}
     env.pop("AWS_ENDPOINT_URL", None)
     with open(log_path or os.devnull, "wb") as log:
         process = subprocess.Popen(
-            [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
+            [PYTHON, "-m", "cloudsite.serial_moto", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
         )
         try:
             wait_for_http(port, "/moto-api/", process)

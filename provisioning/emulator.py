@@ -73,7 +73,7 @@ class LambdaStandIn(threading.Thread):
     ``on_sent(message)`` is told of each one (``make cloud`` prints the link)."""
 
     def __init__(self, endpoint: str, stack: str, region: str, topic_arn: str, workdir,
-                 table: str, sender: str, on_sent=None, interval: float = 1.0):
+                 table: str, sender: str, on_sent=None, interval: float = 0.25):
         self.sqs, sns = emulator_clients(endpoint, region, "sqs", "sns")
         super().__init__(daemon=True, name="lambda-stand-in")
         self.queue_url = self.sqs.create_queue(QueueName=f"{naming.topic(stack)}-lambda-tap")["QueueUrl"]
@@ -94,8 +94,11 @@ class LambdaStandIn(threading.Thread):
         os.environ.update(self.env)  # the handler's boto3 clients read these, as on Lambda
         handler = import_handler(self.workdir)
         while not self._halt.is_set():
+            # short polls: a long one would hold the serialised emulator (cloudsite.serial_moto)
             answer = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
-                                              WaitTimeSeconds=1)
+                                              WaitTimeSeconds=0)
+            if not answer.get("Messages"):
+                self._halt.wait(self.interval)
             for message in answer.get("Messages", []):
                 envelope = json.loads(message["Body"])
                 record = {"EventSource": "aws:sns", "EventVersion": "1.0",
