@@ -17,17 +17,15 @@ import base64
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cloudsite.live import free_port  # noqa: E402
+from cloudsite import live  # noqa: E402
 PYTHON = sys.executable
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "mysql://root@127.0.0.1:3306/cloudsite_bench")
 CACHE_URL = os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/3")
@@ -58,33 +56,11 @@ def prepare_database():
     cursor.execute(f"CREATE DATABASE `{cfg['NAME']}` CHARACTER SET utf8mb4")
     conn.close()
     manage("migrate", "--noinput")
+    manage("collectstatic", "--noinput", "-v0")
     script = ("from django.utils import timezone; from accounts.models import User; "
               f"User.objects.create_user({USERNAME!r}, {PASSWORD!r}, first_name='B', "
               "last_name='M', verified=True, verified_on=timezone.now())")
     manage("shell", "-c", script)
-
-
-class Gunicorn:
-    def __init__(self, **env):
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [PYTHON, "-m", "gunicorn", "cloudsite.wsgi", "-w", "2", "-k", "sync",
-             "-b", f"127.0.0.1:{self.port}", "--log-level", "warning"],
-            cwd=ROOT, env=app_env(**env))
-        self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(self.url + "/healthz", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise SystemExit("gunicorn did not answer /healthz within 30 s")
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
 
 
 def wrk(url: str, seconds: int, connections: int, header: str | None = None) -> float:
@@ -99,14 +75,14 @@ def wrk(url: str, seconds: int, connections: int, header: str | None = None) -> 
 
 
 def measure(label: str, seconds: int, connections: int, **env) -> tuple[float, float]:
-    server = Gunicorn(**env)
     auth = "Authorization: Basic " + base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
-    try:
-        wrk(server.url + "/v1/user/self", 2, connections, auth)  # warm-up (fills the cache)
-        health = wrk(server.url + "/healthz", seconds, connections)
-        self_rps = wrk(server.url + "/v1/user/self", seconds, connections, auth)
-    finally:
-        server.stop()
+    # the app's request log goes to a file, as on an instance, not to this terminal
+    with tempfile.TemporaryDirectory() as tmp, \
+            live.gunicorn(app_env(**env), Path(tmp) / "gunicorn.log", workers=2) as (port, _):
+        url = f"http://127.0.0.1:{port}"
+        wrk(url + "/v1/user/self", 2, connections, auth)  # warm-up (fills the cache)
+        health = wrk(url + "/healthz", seconds, connections)
+        self_rps = wrk(url + "/v1/user/self", seconds, connections, auth)
     print(f"{label:<22} /healthz {health:9.1f} req/s   GET /v1/user/self {self_rps:9.1f} req/s"
           f"   ratio {self_rps / health:.3f}", flush=True)
     return health, self_rps
