@@ -117,6 +117,15 @@ def retry_on(codes: Iterable[str], call: Callable[[], Any], *, what: str, timeou
         delay = min(delay * 1.5, 30)
 
 
+def delete_once_free(call: Callable[[], Any], *, gone: str, busy: Iterable[str], what: str,
+                     timeout: float = 600, delay: float = 5) -> None:
+    """Delete with ``call``. ``gone`` (already deleted, by us before a crash or by hand) counts as
+    done; ``busy`` (still held by something being deleted, or by AWS for a while) is retried for
+    at most ``timeout`` seconds."""
+    with tolerate(gone):
+        retry_on(busy, call, what=what, timeout=timeout, delay=delay)
+
+
 def wait_until(check: Callable[[], bool], *, what: str, timeout: float = 300, delay: float = 2) -> None:
     """Poll ``check`` (first at once) until true; for deletions that have no botocore waiter."""
     deadline = monotonic() + timeout

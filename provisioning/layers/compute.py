@@ -47,8 +47,8 @@ from provisioning.layers import Layer, register
 from provisioning.layers.image import AMI
 from provisioning.layers.network import APP_SG, LB_SG, VPC, ZONES, dep_id, planned, public_subnet
 from provisioning.outputs import Parameters, parameter_path
-from provisioning.resource import (Drift, Resource, StackError, error_code, retry_on, tolerate,
-                                   wait_until, waiter_config)
+from provisioning.resource import (Drift, Resource, StackError, delete_once_free, error_code, retry_on,
+                                   tolerate, wait_until, waiter_config)
 from deploy.bootstrap import boot_script
 from deploy.cloudwatch import log_group_names, render_agent_config
 
@@ -349,10 +349,10 @@ class TargetGroup(Resource):
 
     def delete(self, ctx, state):
         elbv2 = ctx.client("elbv2")
-        with tolerate("TargetGroupNotFound"):
-            # still "in use" for a moment after its listener or group is gone
-            retry_on(["ResourceInUse"], lambda: elbv2.delete_target_group(TargetGroupArn=state["arn"]),
-                     what=f"target group {state['arn']}", timeout=300)
+        # still "in use" for a moment after its listener or group is gone
+        delete_once_free(lambda: elbv2.delete_target_group(TargetGroupArn=state["arn"]),
+                         gone="TargetGroupNotFound", busy=["ResourceInUse"],
+                         what=f"target group {state['arn']}", timeout=300)
 
     def outputs(self, state):
         return {"target-group-arn": state["arn"]}
@@ -611,10 +611,10 @@ class Certificate(Resource):
 
     def delete(self, ctx, state):
         acm = ctx.client("acm")
-        with tolerate("ResourceNotFoundException"):
-            # in use for a while after its listener is deleted
-            retry_on(["ResourceInUseException"], lambda: acm.delete_certificate(CertificateArn=state["arn"]),
-                     what=f"certificate {state['arn']}", timeout=600)
+        # in use for a while after its listener is deleted
+        delete_once_free(lambda: acm.delete_certificate(CertificateArn=state["arn"]),
+                         gone="ResourceNotFoundException", busy=["ResourceInUseException"],
+                         what=f"certificate {state['arn']}", timeout=600)
 
     def outputs(self, state):
         return {"certificate-arn": state["arn"]}
@@ -811,10 +811,9 @@ class AutoScalingGroup(Resource):
         ctx.reporter.start(self.name, "scaled to zero: waiting for the instances to go")
         wait_until(lambda: not (find_group(ctx) or {}).get("Instances"), what=f"{state['id']} to drain",
                    timeout=ASG_DRAIN_TIMEOUT, delay=10)
-        with tolerate("ValidationError"):  # gone already
-            retry_on(["ResourceInUse", "ScalingActivityInProgress"],
-                     lambda: autoscaling.delete_auto_scaling_group(AutoScalingGroupName=state["id"]),
-                     what=f"deleting {state['id']}", timeout=ASG_DRAIN_TIMEOUT)
+        delete_once_free(lambda: autoscaling.delete_auto_scaling_group(AutoScalingGroupName=state["id"]),
+                         gone="ValidationError", busy=["ResourceInUse", "ScalingActivityInProgress"],
+                         what=f"deleting {state['id']}", timeout=ASG_DRAIN_TIMEOUT)
         wait_until(lambda: find_group(ctx) is None, what=f"{state['id']} to be deleted", timeout=600, delay=10)
 
     def outputs(self, state):

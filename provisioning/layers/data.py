@@ -38,8 +38,8 @@ from provisioning import naming
 from provisioning.config import StackConfig
 from provisioning.layers import Layer, network, register
 from provisioning.outputs import Parameters, parameter_path
-from provisioning.resource import (Drift, Resource, StackError, error_code, retry_on, tolerate,
-                                   waiter_config)
+from provisioning.resource import (Drift, Resource, StackError, delete_once_free, error_code, retry_on,
+                                   tolerate, waiter_config)
 
 S3_KEY, RDS_KEY, EBS_KEY = "data.kms.s3", "data.kms.rds", "data.kms.ebs"
 EBS_DEFAULT = "data.ebs-default-encryption"
@@ -494,9 +494,9 @@ class Bucket(Resource):
             empty_bucket(s3, name)
             s3.delete_bucket(Bucket=name)
 
-        with tolerate("NoSuchBucket"):
-            # BucketNotEmpty: something wrote meanwhile (or listing lagged); empty it again
-            retry_on(["BucketNotEmpty"], empty_and_delete, what=f"bucket {name}", timeout=300, delay=5)
+        # BucketNotEmpty: something wrote meanwhile (or listing lagged); empty it again
+        delete_once_free(empty_and_delete, gone="NoSuchBucket", busy=["BucketNotEmpty"],
+                         what=f"bucket {name}", timeout=300)
         s3.get_waiter("bucket_not_exists").wait(Bucket=name, WaiterConfig=waiter_config(2, 30))
 
     def outputs(self, state):
@@ -586,11 +586,10 @@ class DbParameterGroup(Resource):
 
     def delete(self, ctx, state):
         rds = ctx.client("rds")
-        with tolerate("DBParameterGroupNotFound"):
-            # an instance being deleted still holds it for a while
-            retry_on(["InvalidDBParameterGroupState"],
-                     lambda: rds.delete_db_parameter_group(DBParameterGroupName=state["id"]),
-                     what=f"parameter group {state['id']}", timeout=900, delay=10)
+        # an instance being deleted still holds it for a while
+        delete_once_free(lambda: rds.delete_db_parameter_group(DBParameterGroupName=state["id"]),
+                         gone="DBParameterGroupNotFound", busy=["InvalidDBParameterGroupState"],
+                         what=f"parameter group {state['id']}", timeout=900, delay=10)
 
     def outputs(self, state):
         return {"name": state["id"]}
@@ -656,10 +655,9 @@ class DbSubnetGroup(Resource):
 
     def delete(self, ctx, state):
         rds = ctx.client("rds")
-        with tolerate("DBSubnetGroupNotFoundFault"):
-            retry_on(["InvalidDBSubnetGroupStateFault"],
-                     lambda: rds.delete_db_subnet_group(DBSubnetGroupName=state["id"]),
-                     what=f"subnet group {state['id']}", timeout=900, delay=10)
+        delete_once_free(lambda: rds.delete_db_subnet_group(DBSubnetGroupName=state["id"]),
+                         gone="DBSubnetGroupNotFoundFault", busy=["InvalidDBSubnetGroupStateFault"],
+                         what=f"subnet group {state['id']}", timeout=900, delay=10)
 
     def outputs(self, state):
         return {"name": state["id"]}
@@ -787,11 +785,10 @@ class DbInstance(Resource):
             arguments = ({"SkipFinalSnapshot": False, "FinalDBSnapshotIdentifier": snapshot,
                           "DeleteAutomatedBackups": False} if snapshot else
                          {"SkipFinalSnapshot": True, "DeleteAutomatedBackups": True})
-            with tolerate("DBInstanceNotFound"):
-                # a busy instance (backing up, modifying) refuses deletion for a while
-                retry_on(["InvalidDBInstanceState"],
-                         lambda: rds.delete_db_instance(DBInstanceIdentifier=identifier, **arguments),
-                         what=f"deleting {identifier}", timeout=1800, delay=30)
+            # a busy instance (backing up, modifying) refuses deletion for a while
+            delete_once_free(lambda: rds.delete_db_instance(DBInstanceIdentifier=identifier, **arguments),
+                             gone="DBInstanceNotFound", busy=["InvalidDBInstanceState"],
+                             what=f"deleting {identifier}", timeout=1800, delay=30)
             if snapshot:
                 ctx.reporter.note(f"{self.name}: final snapshot {snapshot} kept; delete it when no longer needed")
         minutes = DB_DELETE_WAIT["Delay"] * DB_DELETE_WAIT["MaxAttempts"] // 60
@@ -1015,9 +1012,8 @@ class TokenTable(Resource):
                     raise StackError(f"table {name} has deletion protection; {PROTECTED_HINT}")
                 ddb.update_table(TableName=name, DeletionProtectionEnabled=False)
                 self._wait_active(ctx, name)
-            with tolerate("ResourceNotFoundException"):
-                retry_on(["ResourceInUseException"], lambda: ddb.delete_table(TableName=name),
-                         what=f"deleting table {name}", timeout=600, delay=10)
+            delete_once_free(lambda: ddb.delete_table(TableName=name), gone="ResourceNotFoundException",
+                             busy=["ResourceInUseException"], what=f"deleting table {name}", delay=10)
         ddb.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig=TABLE_WAIT)
 
     def outputs(self, state):

@@ -18,8 +18,8 @@ from botocore.exceptions import ClientError
 from provisioning.config import StackConfig
 from provisioning.layers import Layer, register
 from provisioning.outputs import Parameters, parameter_path
-from provisioning.resource import (Drift, Resource, StackError, error_code, retry_on, tolerate,
-                                   wait_until, waiter_config)
+from provisioning.resource import (Drift, Resource, StackError, delete_once_free, error_code, retry_on,
+                                   tolerate, wait_until, waiter_config)
 
 VPC = "network.vpc"
 IGW = "network.internet-gateway"
@@ -102,9 +102,8 @@ class Vpc(Resource):
 
     def delete(self, ctx, state):
         ec2 = ctx.client("ec2")
-        with tolerate("InvalidVpcID.NotFound"):
-            retry_on(["DependencyViolation"], lambda: ec2.delete_vpc(VpcId=state["id"]),
-                     what=f"VPC {state['id']}", timeout=LINGER_TIMEOUT)
+        delete_once_free(lambda: ec2.delete_vpc(VpcId=state["id"]), gone="InvalidVpcID.NotFound",
+                         busy=["DependencyViolation"], what=f"VPC {state['id']}", timeout=LINGER_TIMEOUT)
         wait_until(lambda: not ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [state["id"]]}])["Vpcs"],
                    what=f"VPC {state['id']} to be deleted")
 

@@ -35,7 +35,7 @@ from provisioning.context import RESOURCE_TAG, STACK_TAG
 from provisioning.layers import LAYERS, Layer, register
 from provisioning.outputs import Parameters, parameter_path
 from provisioning.resource import (Drift, Resource, StackError, error_code, monotonic, tolerate,
-                                   wait_until, waiter_config)
+                                   waiter_config)
 from provisioning import resource as _resource
 
 SNS_KEY = "pipeline.kms.sns"
