@@ -36,6 +36,16 @@ def db_subnet_group(stack: str) -> str:
 
 DB_NAME = "cloudsite"
 DB_USER = "cloudsite"
+# The RDS master user, used only to create the app user and to change its password; the app user
+# (DML and what migrations need, on DB_NAME only) is the one the app connects as.
+DB_MASTER_USER = "cloudsite_master"
+DB_APP_USER = "cloudsite_app"
+
+
+def db_secret(stack: str, purpose: str) -> str:
+    """Secrets Manager names of the database credentials: ``cloudsite/dev/db-master`` and
+    ``cloudsite/dev/db-app`` (JSON ``{"username", "password", ...}``, encrypted with the RDS key)."""
+    return f"cloudsite/{stack}/db-{purpose}"
 
 
 def token_table(stack: str) -> str:

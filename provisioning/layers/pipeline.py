@@ -71,6 +71,10 @@ LAMBDA_MEMORY = 128
 LOG_RETENTION_DAYS = 30
 TOKEN_TTL_SECONDS = "300"
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
+# The GitHub environments whose jobs may assume the CI role (deploy.yml, lambda.yml) and the image
+# role (image.yml); each environment's deployment branch rule allows main only.
+GITHUB_DEPLOY_ENVIRONMENT = "production"
+GITHUB_IMAGE_ENVIRONMENT = "image"
 # GitHub's OIDC certificate thumbprints (AWS now trusts GitHub through its own CA store, but the API
 # still takes a list).
 GITHUB_THUMBPRINTS = ["6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8759bf075b76b750d4f2df264fcd"]
@@ -319,6 +323,22 @@ class Role(iam_recipes.Role):
         raise NotImplementedError
 
 
+def github_trust(ctx, environment: str) -> dict:
+    """Trusted by GitHub Actions jobs of the stack's repository that run in the GitHub
+    ``environment``. A job that declares ``environment:`` gets the OIDC subject
+    ``repo:<owner>/<repo>:environment:<name>`` (GitHub's OIDC reference, "Filtering for a specific
+    environment"): the branch is then not in ``sub``, so "main only" is the environment's
+    deployment branch rule (README, CI). One environment per role: a job can assume only its own."""
+    repository = ctx.config.pipeline.github_repository
+    provider = ctx.arn("iam", f"oidc-provider/{GITHUB_OIDC_HOST}", region=False)
+    return policy_document([{
+        "Effect": "Allow", "Principal": {"Federated": provider},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {f"{GITHUB_OIDC_HOST}:aud": "sts.amazonaws.com",
+                                       f"{GITHUB_OIDC_HOST}:sub": f"repo:{repository}:environment:{environment}"}},
+    }])
+
+
 def service_trust(service: str, ctx) -> dict:
     return policy_document([{"Effect": "Allow", "Principal": {"Service": service},
                              "Action": "sts:AssumeRole",
@@ -387,14 +407,7 @@ class CiRole(Role):
                          depends_on=(OIDC,))
 
     def trust(self, ctx):
-        repository = ctx.config.pipeline.github_repository
-        provider = ctx.arn("iam", f"oidc-provider/{GITHUB_OIDC_HOST}", region=False)
-        return policy_document([{
-            "Effect": "Allow", "Principal": {"Federated": provider},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {f"{GITHUB_OIDC_HOST}:aud": "sts.amazonaws.com",
-                                           f"{GITHUB_OIDC_HOST}:sub": f"repo:{repository}:ref:refs/heads/main"}},
-        }])
+        return github_trust(ctx, GITHUB_DEPLOY_ENVIRONMENT)
 
     def policies(self, ctx):
         application = naming.codedeploy_application(ctx.stack)

@@ -127,7 +127,7 @@ def test_resources_are_made_as_configured(built, ctx, prereqs):
     (trust,) = statements(role["AssumeRolePolicyDocument"])
     assert trust["Principal"] == {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"}
     assert trust["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] == \
-        "repo:cloudsite/cloudsite:ref:refs/heads/main"
+        "repo:cloudsite/cloudsite:environment:production"
     ci = iam.get_role_policy(RoleName="cloudsite-dev-ci", PolicyName="deploy")["PolicyDocument"]
     by_sid = {s["Sid"]: s for s in statements(ci)}
     assert by_sid["UploadBundles"]["Resource"] == [f"arn:aws:s3:::{prereqs['bucket']}/bundles/*"]
