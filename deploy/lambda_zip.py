@@ -21,16 +21,22 @@ HANDLER = "handler.lambda_handler"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-def build_lambda_zip() -> bytes:
+def reproducible_zip(entries: dict[str, bytes]) -> bytes:
+    """A zip of ``{archive name: content}`` whose bytes depend on nothing else: sorted names, a
+    fixed timestamp, mode 0644, Unix as the creating system, one compression level."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        for name in sorted(SOURCES):
+        for name in sorted(entries):
             info = zipfile.ZipInfo(name, date_time=_EPOCH)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o100644 << 16
             info.create_system = 3
-            archive.writestr(info, SOURCES[name].read_bytes(), compresslevel=9)
+            archive.writestr(info, entries[name], compresslevel=9)
     return buffer.getvalue()
+
+
+def build_lambda_zip() -> bytes:
+    return reproducible_zip({name: path.read_bytes() for name, path in SOURCES.items()})
 
 
 def lambda_zip_sha256() -> str:
