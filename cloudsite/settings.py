@@ -84,17 +84,21 @@ TEMPLATES = [
 # --- Databases ------------------------------------------------------------------------------
 from cloudsite.databases import database_config  # noqa: E402  (needs env and VAR_DIR above)
 
+# With DATABASE_SECRET_ARN the URLs carry no password: the backend reads it from the secret.
+_database_options = {
+    "ca_bundle": env.str("DATABASE_CA_BUNDLE", default=""),
+    "secret_arn": env.str("DATABASE_SECRET_ARN", default=""),
+    "secret_ttl": env.int("CLOUDSITE_DATABASE_SECRET_TTL", default=300),
+    "conn_max_age": env.int("DATABASE_CONN_MAX_AGE", default=60),
+}
 DATABASES = {
     "default": database_config(
-        env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
-        ca_bundle=env.str("DATABASE_CA_BUNDLE", default=""),
+        env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"), **_database_options
     )
 }
 _replica_url = env.str("DATABASE_REPLICA_URL", default="")
 if _replica_url:
-    DATABASES["replica"] = database_config(
-        _replica_url, ca_bundle=env.str("DATABASE_CA_BUNDLE", default="")
-    )
+    DATABASES["replica"] = database_config(_replica_url, **_database_options)
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 DATABASE_ROUTERS = ["cloudsite.db_router.PrimaryReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

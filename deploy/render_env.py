@@ -2,17 +2,20 @@
 
     python -m deploy.render_env --stack dev --output /etc/cloudsite/env --owner cloudsite
 
-Reads ``/cloudsite/<stack>/{network,data,compute,pipeline}/`` (SSM Parameter Store), the database's
-secret (``{username, password}``, managed by RDS) and the Django secret key (Secrets Manager), and
-writes ``KEY="value"`` lines for systemd's ``EnvironmentFile=``: created with mode 0600 (owned by
+Reads ``/cloudsite/<stack>/{network,data,compute,pipeline}/`` (SSM Parameter Store) and the Django
+secret key (Secrets Manager), and writes ``KEY="value"`` lines for systemd's ``EnvironmentFile=``: created with mode 0600 (owned by
 the service user when run as root) and moved into place atomically, so no other user ever reads
 it and a crash never leaves half a file. boto3 only (no Django). Nothing secret is printed or
 logged: the only output is how many variables were written.
+
+No database password goes into the file: ``DATABASE_URL`` / ``DATABASE_REPLICA_URL`` name the app
+user only, and ``DATABASE_SECRET_ARN`` names the app user's secret, which the app reads at connect
+time (``cloudsite.db_backends.mysql``), so a rotated password needs no re-render. The master
+user's secret is never read here.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pwd
 import sys
@@ -33,7 +36,8 @@ CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10})
 
 # The parameters each variable comes from ("<layer>/<key>").
 DB_ENDPOINT, DB_PORT, DB_NAME = "data/db-endpoint", "data/db-port", "data/db-name"
-DB_SECRET_ARN, DB_REPLICA_ENDPOINT = "data/db-secret-arn", "data/db-replica-endpoint"
+DB_USER, DB_APP_SECRET_ARN = "data/db-user", "data/db-app-secret-arn"
+DB_REPLICA_ENDPOINT = "data/db-replica-endpoint"
 APP_BUCKET, S3_KEY = "data/app-bucket", "data/s3-key-arn"
 TOKEN_TABLE = "data/token-table"
 TOPIC_ARN, QUEUE_URL = "pipeline/topic-arn", "pipeline/queue-url"
@@ -55,10 +59,9 @@ def read_parameters(ssm, stack: str) -> dict[str, str]:
     return found
 
 
-def database_url(endpoint: str, port: str, name: str, secret: dict) -> str:
-    user = quote(secret["username"], safe="")
-    password = quote(secret["password"], safe="")
-    return f"mysql://{user}:{password}@{endpoint}:{port}/{name}"
+def database_url(endpoint: str, port: str, name: str, user: str) -> str:
+    """``mysql://user@host:port/name``: no password, the backend reads it from the secret."""
+    return f"mysql://{quote(user, safe='')}@{endpoint}:{port}/{name}"
 
 
 def environment(stack: str, session: boto3.Session | None = None) -> dict[str, str]:
@@ -74,12 +77,12 @@ def environment(stack: str, session: boto3.Session | None = None) -> dict[str, s
                                  f"--stack {stack}")
         return params[key]
 
-    db_secret = json.loads(secrets.get_secret_value(SecretId=need(DB_SECRET_ARN))["SecretString"])
-    port, name = params.get(DB_PORT) or "3306", params.get(DB_NAME) or "cloudsite"
+    port, name, user = params.get(DB_PORT) or "3306", params.get(DB_NAME) or "cloudsite", need(DB_USER)
     domain = need(DOMAIN)
     env = {
         "CLOUDSITE_STACK": stack,
-        "DATABASE_URL": database_url(need(DB_ENDPOINT), port, name, db_secret),
+        "DATABASE_URL": database_url(need(DB_ENDPOINT), port, name, user),
+        "DATABASE_SECRET_ARN": need(DB_APP_SECRET_ARN),
         "DATABASE_CA_BUNDLE": DATABASE_CA_BUNDLE,
         "CLOUDSITE_S3_BUCKET": need(APP_BUCKET),
         "CLOUDSITE_S3_KMS_KEY_ID": need(S3_KEY),
@@ -99,7 +102,7 @@ def environment(stack: str, session: boto3.Session | None = None) -> dict[str, s
         "AWS_REGION": session.region_name or "",
     }
     if params.get(DB_REPLICA_ENDPOINT) and not params[DB_REPLICA_ENDPOINT].startswith("(not yet"):
-        env["DATABASE_REPLICA_URL"] = database_url(params[DB_REPLICA_ENDPOINT], port, name, db_secret)
+        env["DATABASE_REPLICA_URL"] = database_url(params[DB_REPLICA_ENDPOINT], port, name, user)
     return env
 
 

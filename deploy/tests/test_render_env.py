@@ -10,6 +10,7 @@ from moto import mock_aws
 from deploy import render_env
 
 PASSWORD = 'p@ss:w/o"rd\\$x'
+MASTER_PASSWORD = "master-pw-0a1b2c3d"
 SECRET_KEY = "django-secret-9f8e7d6c5b4a"
 
 
@@ -18,13 +19,16 @@ def stack():
     with mock_aws():
         ssm = boto3.client("ssm", region_name="us-east-1")
         sm = boto3.client("secretsmanager", region_name="us-east-1")
-        db_secret = sm.create_secret(Name="rds!db-1", SecretString=json.dumps(
-            {"username": "cloudsite", "password": PASSWORD}))["ARN"]
+        app_secret = sm.create_secret(Name="cloudsite/dev/db-app", SecretString=json.dumps(
+            {"username": "cloudsite_app", "password": PASSWORD}))["ARN"]
+        master_secret = sm.create_secret(Name="cloudsite/dev/db-master", SecretString=json.dumps(
+            {"username": "cloudsite_master", "password": MASTER_PASSWORD}))["ARN"]
         sm.create_secret(Name="cloudsite/dev/django-secret-key", SecretString=SECRET_KEY)
         values = {
             "network/vpc-id": "vpc-1",
             "data/db-endpoint": "db.abc.us-east-1.rds.amazonaws.com", "data/db-port": "3306",
-            "data/db-name": "cloudsite", "data/db-secret-arn": db_secret,
+            "data/db-name": "cloudsite", "data/db-user": "cloudsite_app",
+            "data/db-app-secret-arn": app_secret, "data/db-master-secret-arn": master_secret,
             "data/db-replica-endpoint": "replica.abc.us-east-1.rds.amazonaws.com",
             "data/app-bucket": "cloudsite-dev-app-123456789012-us-east-1",
             "data/s3-key-arn": "arn:aws:kms:us-east-1:123456789012:key/k",
@@ -39,13 +43,23 @@ def stack():
         yield ssm
 
 
+def read_secrets(session):
+    """Record the SecretId of every GetSecretValue the session's clients make."""
+    read = []
+    session.events.register("before-parameter-build.secrets-manager.GetSecretValue",
+                            lambda params, **_: read.append(params["SecretId"]))
+    return read
+
+
 def test_environment_has_every_variable_the_app_reads(stack):
-    env = render_env.environment("dev", boto3.Session(region_name="us-east-1"))
-    quoted = "p%40ss%3Aw%2Fo%22rd%5C%24x"
+    session = boto3.Session(region_name="us-east-1")
+    read = read_secrets(session)
+    env = render_env.environment("dev", session)
     assert env == {
         "CLOUDSITE_STACK": "dev",
-        "DATABASE_URL": f"mysql://cloudsite:{quoted}@db.abc.us-east-1.rds.amazonaws.com:3306/cloudsite",
-        "DATABASE_REPLICA_URL": f"mysql://cloudsite:{quoted}@replica.abc.us-east-1.rds.amazonaws.com:3306/cloudsite",
+        "DATABASE_URL": "mysql://cloudsite_app@db.abc.us-east-1.rds.amazonaws.com:3306/cloudsite",
+        "DATABASE_REPLICA_URL": "mysql://cloudsite_app@replica.abc.us-east-1.rds.amazonaws.com:3306/cloudsite",
+        "DATABASE_SECRET_ARN": stack.get_parameter(Name="/cloudsite/dev/data/db-app-secret-arn")["Parameter"]["Value"],
         "DATABASE_CA_BUNDLE": "/etc/cloudsite/rds-ca.pem",
         "CLOUDSITE_S3_BUCKET": "cloudsite-dev-app-123456789012-us-east-1",
         "CLOUDSITE_S3_KMS_KEY_ID": "arn:aws:kms:us-east-1:123456789012:key/k",
@@ -60,10 +74,12 @@ def test_environment_has_every_variable_the_app_reads(stack):
         "DJANGO_STATIC_ROOT": "/opt/cloudsite/static", "CLOUDSITE_VAR_DIR": "/var/lib/cloudsite",
         "AWS_REGION": "us-east-1",
     }
-    # the URL decodes back to the password (what django-environ does)
+    # no database password in the file, and neither database secret is read (the master never)
+    assert read == ["cloudsite/dev/django-secret-key"]
     import environ
 
-    assert environ.Env.db_url_config(env["DATABASE_URL"])["PASSWORD"] == PASSWORD
+    assert environ.Env.db_url_config(env["DATABASE_URL"])["PASSWORD"] == ""
+    assert not [value for value in env.values() if PASSWORD in value or MASTER_PASSWORD in value]
 
 
 def test_the_file_is_private_parsable_and_nothing_secret_is_printed(stack, tmp_path, capsys):
@@ -71,8 +87,9 @@ def test_the_file_is_private_parsable_and_nothing_secret_is_printed(stack, tmp_p
     assert render_env.main(["--stack", "dev", "--output", str(output), "--region", "us-east-1"]) == 0
     assert stat.S_IMODE(os.stat(output).st_mode) == 0o600
     printed = capsys.readouterr()
-    assert printed.out.strip() == f"render_env: wrote 20 variables to {output}" and printed.err == ""
+    assert printed.out.strip() == f"render_env: wrote 21 variables to {output}" and printed.err == ""
     assert SECRET_KEY not in printed.out + printed.err and "p@ss" not in printed.out + printed.err
+    assert "p@ss" not in output.read_text() and MASTER_PASSWORD not in output.read_text()
     # systemd's EnvironmentFile quoting read back by a shell-like parser
     import shlex
 
@@ -89,8 +106,18 @@ def test_a_missing_parameter_names_the_layer_to_run(stack, tmp_path, capsys):
     assert not (tmp_path / "env").exists()
 
 
+def test_the_app_user_and_its_secret_are_required(stack, tmp_path, capsys):
+    for key in ("data/db-user", "data/db-app-secret-arn"):
+        value = stack.get_parameter(Name=f"/cloudsite/dev/{key}")["Parameter"]["Value"]
+        stack.delete_parameter(Name=f"/cloudsite/dev/{key}")
+        assert render_env.main(["--stack", "dev", "--output", str(tmp_path / "env"), "--region", "us-east-1"]) == 1
+        assert f"/cloudsite/dev/{key} is missing: run provision_data --stack dev" in capsys.readouterr().err
+        stack.put_parameter(Name=f"/cloudsite/dev/{key}", Value=value, Type="String")
+
+
 def test_an_aws_error_is_one_line_without_values(stack, tmp_path, capsys, monkeypatch):
-    stack.put_parameter(Name="/cloudsite/dev/data/db-secret-arn", Value="arn:nope", Type="String", Overwrite=True)
+    stack.put_parameter(Name="/cloudsite/dev/pipeline/django-secret-name", Value="arn:nope", Type="String",
+                        Overwrite=True)
     assert render_env.main(["--stack", "dev", "--output", str(tmp_path / "env"), "--region", "us-east-1"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("render_env: ResourceNotFoundException") and "Traceback" not in err

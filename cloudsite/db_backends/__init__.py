@@ -1,0 +1,1 @@
+"""cloudsite's database backends (``ENGINE = "cloudsite.db_backends.mysql"``)."""
