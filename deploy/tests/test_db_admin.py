@@ -225,7 +225,7 @@ def test_tls_without_a_bundle_in_the_package_is_refused(monkeypatch, tmp_path):
             "user": {"username": "cloudsite_app", "password": "userpw"}}
     result = db_handler.handler(step, None)
     assert result == {"ok": False, "action": "test_login",
-                      "error": "tls is on but the package holds no RDS CA bundle (rds-ca.pem)"}
+                      "error": "tls is on but there is no RDS CA bundle (missing.pem)"}
 
 
 def test_tls_verifies_the_server_against_the_bundle(monkeypatch, tmp_path):
