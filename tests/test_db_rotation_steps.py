@@ -201,6 +201,12 @@ def test_the_command_rotates_through_a_direct_connection(stack, tmp_path):
     assert new not in out + err and stack["password"] not in out + err
     assert can_login(stack["mariadb"], stack["user"], new, stack["database"])
 
+    code, out, err = run("rotate_db_credentials", "--stack", "dev", "--direct", f"{server.host}:{server.port}",
+                         "--no-tls", "--json", stacks_dir=stacks)
+    answer = json.loads(out)
+    assert code == 0 and answer == {"stack": "dev", "ok": True, "plan": False, "version": answer["version"]}
+    assert "finishSecret" in err and secret_password(stack["sm"], stack["app_arn"]) != new
+
 
 def test_the_command_without_outputs_or_with_bad_usage_says_so(aws, tmp_path):
     stacks = tmp_path / "stacks"

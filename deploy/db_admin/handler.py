@@ -51,10 +51,12 @@ def execute(event, ca_bundle: Path) -> dict:
         result = {"ok": True, "action": action, "user": event["user"]["username"]}
         result.update(run(event, Path(ca_bundle)) or {})
         return result
-    except (BadEvent, ValueError, users.UnsupportedError) as error:
+    except (ValueError, users.UnsupportedError) as error:  # BadEvent, a bad name
         return failure(action, event, str(error))
     except pymysql.err.MySQLError as error:
         return failure(action, event, describe(error))
+    except Exception as error:  # never a traceback in the function's log: a frame could show a value
+        return failure(action, event, f"unexpected {type(error).__name__}: {error}")
 
 
 def run(event: dict, ca_bundle: Path) -> dict | None:

@@ -10,6 +10,8 @@ what it would do and changes nothing.
 """
 from __future__ import annotations
 
+import json
+
 from django.core.management.base import CommandError
 
 from provisioning.cli import EXIT_FAILED, EXIT_USAGE, ProvisioningCommand
@@ -42,11 +44,14 @@ class Command(ProvisioningCommand):
         ctx = self.context(dry_run=options["plan"])
         outputs = self.outputs(ctx, need_function=direct is None)
         secrets = ctx.client("secretsmanager")
+        # with --json, stdout carries one JSON object and the progress lines go to stderr
+        say = self.stderr.write if options["json"] else self.stdout.write
         if options["plan"]:
-            rotation = Rotation(secrets, outputs["db-app-secret-arn"], None, None)
-            for line in rotation.plan():
-                self.stdout.write(f"plan: {line}")
-            self.stdout.write("plan only: nothing was changed")
+            steps = Rotation(secrets, outputs["db-app-secret-arn"], None, None).plan()
+            for line in steps:
+                say(f"plan: {line}")
+            say("plan only: nothing was changed")
+            self.report(ok=True, plan=True, steps=steps)
             return
         if direct:
             execute = DirectExecutor(*direct, tls=not options["no_tls"], ca_bundle=options["ca_bundle"])
@@ -54,14 +59,18 @@ class Command(ProvisioningCommand):
             execute = LambdaExecutor(ctx.client("lambda"), outputs["db-admin-function"])
         master = self.master(secrets, outputs["db-master-secret-arn"])
         database = Database(outputs["db-endpoint"], int(outputs["db-port"] or 3306), outputs["db-name"], master)
-        rotation = Rotation(secrets, outputs["db-app-secret-arn"], database, execute, say=self.stdout.write)
+        rotation = Rotation(secrets, outputs["db-app-secret-arn"], database, execute, say=say)
         try:
             version = rotation.run()
         except RotationError as error:
             raise CommandError(f"{error}. Fix that, then run the same command again: it finishes the "
                                f"rotation", returncode=EXIT_FAILED) from None
-        self.stdout.write(f"rotated the app's database password for stack {ctx.stack}: AWSCURRENT is "
-                          f"version {version}")
+        say(f"rotated the app's database password for stack {ctx.stack}: AWSCURRENT is version {version}")
+        self.report(ok=True, plan=False, version=version)
+
+    def report(self, **fields) -> None:
+        if self.options["json"]:
+            self.stdout.write(json.dumps({"stack": self.options["stack"], **fields}))
 
     def outputs(self, ctx, need_function: bool) -> dict[str, str]:
         path = f"/cloudsite/{ctx.stack}/data/"
