@@ -12,7 +12,6 @@ works then: MariaDB keeps no old password).
 import threading
 
 import boto3
-import pytest
 
 from cloudsite import live
 from deploy.tests.mariadb import mariadb  # noqa: F401  (fixture)
