@@ -737,9 +737,20 @@ def find_group(ctx) -> dict | None:
 
 
 class AutoScalingGroup(Resource):
+    """The app's instances behind the target group.
+
+    Created with EC2 health checks: on an image with no app yet (before the first deployment) the
+    load balancer's health check fails, and with ELB health checks the group would replace every
+    instance each grace period until a deployment succeeds, and could lose instances in the
+    middle of a one-at-a-time first deployment. ``manage.py deploy`` switches the group to ELB
+    health checks once a deployment has succeeded (``deploy.switch_to_elb_health_checks``); from then
+    on both types count as "no drift", and a reconcile never flips ELB back to EC2.
+    """
     name, service, kind = ASG, "autoscaling", "auto scaling group"
     depends_on = (LAUNCH_TEMPLATE, TARGET_GROUP, *public_subnets(), HTTPS_LISTENER)
     GRACE = 300
+    INITIAL_HEALTH_CHECK = "EC2"
+    HEALTH_CHECKS = ("EC2", "ELB")  # before and after the first successful deployment
 
     def __init__(self, config: StackConfig):
         self.compute = config.compute
@@ -762,7 +773,12 @@ class AutoScalingGroup(Resource):
                 "template": dep_id(deps, LAUNCH_TEMPLATE) or planned(LAUNCH_TEMPLATE), "version": "$Default",
                 "subnets": sorted(dep_id(deps, s) or planned(s) for s in public_subnets()),
                 "target_groups": [(deps.get(TARGET_GROUP) or {}).get("arn") or planned(TARGET_GROUP)],
-                "health_check": "ELB", "grace": self.GRACE}
+                "grace": self.GRACE}
+
+    def health_check(self, state: dict | None) -> str:
+        """The type to keep: the group's own when it is one of ours (never ELB back to EC2)."""
+        current = (state or {}).get("health_check")
+        return current if current in self.HEALTH_CHECKS else self.INITIAL_HEALTH_CHECK
 
     def create(self, ctx, deps):
         autoscaling, want, name = ctx.client("autoscaling"), self._want(deps), naming.auto_scaling_group(ctx.stack)
@@ -773,7 +789,8 @@ class AutoScalingGroup(Resource):
             DesiredCapacity=self.compute.desired,
             LaunchTemplate={"LaunchTemplateId": want["template"], "Version": want["version"]},
             VPCZoneIdentifier=",".join(want["subnets"]), TargetGroupARNs=want["target_groups"],
-            HealthCheckType="ELB", HealthCheckGracePeriod=self.GRACE, DefaultInstanceWarmup=self.GRACE,
+            HealthCheckType=self.INITIAL_HEALTH_CHECK, HealthCheckGracePeriod=self.GRACE,
+            DefaultInstanceWarmup=self.GRACE,
             Tags=tags)
         with tolerate("AlreadyExists"):
             retry_on(PROFILE_NOT_VISIBLE, create, what="the instance profile", message=PROFILE_MESSAGE,
@@ -784,6 +801,8 @@ class AutoScalingGroup(Resource):
     def drift(self, ctx, state, deps):
         want = self._want(deps)
         drift = [Drift(k, state[k], v) for k, v in want.items() if state[k] != v]
+        if state["health_check"] not in self.HEALTH_CHECKS:
+            drift.append(Drift("health_check", state["health_check"], " or ".join(self.HEALTH_CHECKS)))
         if not want["min"] <= state["desired"] <= want["max"]:
             drift.append(Drift("desired", state["desired"], f"{want['min']}..{want['max']}"))
         return drift
@@ -794,14 +813,15 @@ class AutoScalingGroup(Resource):
         autoscaling.update_auto_scaling_group(
             AutoScalingGroupName=state["id"], MinSize=want["min"], MaxSize=want["max"], DesiredCapacity=desired,
             LaunchTemplate={"LaunchTemplateId": want["template"], "Version": want["version"]},
-            VPCZoneIdentifier=",".join(want["subnets"]), HealthCheckType="ELB", HealthCheckGracePeriod=self.GRACE)
+            VPCZoneIdentifier=",".join(want["subnets"]), HealthCheckType=self.health_check(state),
+            HealthCheckGracePeriod=self.GRACE)
         extra = sorted(set(state["target_groups"]) - set(want["target_groups"]))
         missing = sorted(set(want["target_groups"]) - set(state["target_groups"]))
         if extra:
             autoscaling.detach_load_balancer_target_groups(AutoScalingGroupName=state["id"], TargetGroupARNs=extra)
         if missing:
             autoscaling.attach_load_balancer_target_groups(AutoScalingGroupName=state["id"], TargetGroupARNs=missing)
-        return {**state, **want, "desired": desired}
+        return {**state, **want, "desired": desired, "health_check": self.health_check(state)}
 
     def delete(self, ctx, state):
         autoscaling = ctx.client("autoscaling")

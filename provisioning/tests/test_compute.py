@@ -88,7 +88,9 @@ def test_first_apply_creates_every_resource_as_configured(built, ctx, config):
     asg = ctx.client("autoscaling").describe_auto_scaling_groups(
         AutoScalingGroupNames=["cloudsite-dev-app"])["AutoScalingGroups"][0]
     assert (asg["MinSize"], asg["DesiredCapacity"], asg["MaxSize"]) == (1, 1, 2)
-    assert asg["HealthCheckType"] == "ELB" and asg["TargetGroupARNs"] == [group["TargetGroupArn"]]
+    # EC2 until a deployment has succeeded (manage.py deploy switches it to ELB): see test below
+    assert asg["HealthCheckType"] == "EC2" and asg["TargetGroupARNs"] == [group["TargetGroupArn"]]
+    assert asg["HealthCheckGracePeriod"] == 300
     assert sorted(asg["VPCZoneIdentifier"].split(",")) == sorted(public)
     assert asg["LaunchTemplate"]["Version"] == "$Default"
     assert {t["Key"]: t["PropagateAtLaunch"] for t in asg["Tags"]}["cloudsite:stack"] is True
@@ -227,7 +229,7 @@ def drift_load_balancer(ctx):
 
 def drift_asg(ctx):
     ctx.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName="cloudsite-dev-app", MaxSize=7,
-                                                        HealthCheckType="EC2")
+                                                        HealthCheckGracePeriod=10)
 
 
 def drift_scaling_policy(ctx):
@@ -343,3 +345,29 @@ def test_teardown_scales_the_group_to_zero_first_and_removes_everything(built, c
 def test_the_scaling_policy_reports_its_alarms(built, config):
     outputs = status(config)["compute.scaling-policy"].outputs
     assert "alarms" in outputs  # AWS creates a high and a low alarm; moto none ("-")
+
+
+def group_health(ctx):
+    group = ctx.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=["cloudsite-dev-app"])["AutoScalingGroups"][0]
+    return group["HealthCheckType"], group["HealthCheckGracePeriod"]
+
+
+def test_elb_health_checks_after_a_deployment_are_no_drift_and_never_flipped_back(built, config, ctx):
+    # what manage.py deploy does after the first successful deployment
+    ctx.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName="cloudsite-dev-app",
+                                                        HealthCheckType="ELB", HealthCheckGracePeriod=300)
+    assert status(config)["compute.asg"].action == "ok"
+    ctx.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName="cloudsite-dev-app", MaxSize=7)
+    assert apply(config)["compute.asg"].action == "update"
+    assert group_health(ctx) == ("ELB", 300)
+    assert status(config)["compute.asg"].action == "ok"
+
+
+def test_a_health_check_type_of_neither_kind_is_drift_and_goes_back_to_ec2(built, config, ctx):
+    ctx.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName="cloudsite-dev-app",
+                                                        HealthCheckType="VPC_LATTICE")
+    found = status(config)["compute.asg"]
+    assert found.action == "drifted"
+    assert apply(config)["compute.asg"].action == "update"
+    assert group_health(ctx) == ("EC2", 300)
