@@ -1,5 +1,7 @@
 """GitHub's OIDC claims, built from the workflow files; then the provisioned trust policies judged
 against them: each workflow job assumes exactly its role, and nothing else assumes any."""
+import json
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -161,3 +163,123 @@ def test_an_expression_as_environment_or_role_fails_loudly():
     broken["jobs"]["go"]["steps"][0]["with"]["role-to-assume"] = "arn:aws:iam::123456789012:role/x"
     with pytest.raises(Unsupported):
         oidc.tokens("o/r", {"x.yml": broken})
+
+
+# --- the provisioned trust policies, judged against those tokens -------------------------------
+# Which role each workflow's role-to-assume secret holds (README, CI): the pipeline outputs
+# ci-role-arn and image-role-arn.
+ROLE_OF_SECRET = {"CLOUDSITE_CI_ROLE_ARN": "ci", "CLOUDSITE_IMAGE_ROLE_ARN": "image"}
+GITHUB = "token.actions.githubusercontent.com"
+
+
+@pytest.fixture(scope="module")
+def trusts():
+    """``{role name: trust policy}`` of every role that trusts GitHub's OIDC provider, read back
+    from IAM after provisioning those roles (and what they depend on) in moto."""
+    from moto import mock_aws
+
+    from provisioning import layers
+    from provisioning.config import load_file
+    from provisioning.engine import Engine
+    from provisioning.layers import pipeline
+    from provisioning.testing import make_context, write_stack
+
+    with mock_aws(), pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+        import tempfile
+
+        config = load_file(write_stack(Path(tempfile.mkdtemp()), "dev"))
+        assert config.pipeline.github_repository == REPOSITORY
+        every = layers.resources(config)
+        github_roles = [r for r in every if r.name.startswith("pipeline.role.")
+                        and pipeline.OIDC in r.depends_on]
+        wanted = {r.name for r in github_roles} | {pipeline.OIDC}
+        engine = Engine(make_context(config), [r for r in every if r.name in wanted], known=every)
+        engine.apply()
+        iam = boto3_client("iam")
+        found = {}
+        for page in iam.get_paginator("list_roles").paginate():
+            for role in page["Roles"]:
+                trust = iam.get_role(RoleName=role["RoleName"])["Role"]["AssumeRolePolicyDocument"]
+                trust = json.loads(urllib.parse.unquote(trust)) if isinstance(trust, str) else trust
+                if GITHUB in json.dumps(trust):
+                    found[role["RoleName"]] = {"arn": role["Arn"], "trust": trust}
+        providers = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
+        (provider,) = [p["Arn"] for p in providers if p["Arn"].endswith(f"oidc-provider/{GITHUB}")]
+        yield {"roles": found, "provider": provider, "stack": config.name}
+
+
+def boto3_client(service):
+    import boto3
+
+    return boto3.client(service, region_name="us-east-1")
+
+
+def assumable(trusts, claims: dict) -> set[str]:
+    """The roles whose trust lets a token with these claims call AssumeRoleWithWebIdentity. The
+    request context has what IAM takes from a GitHub token: its aud and sub (IAM User Guide,
+    "Available keys for AWS OIDC federation"); a policy on any other key fails the evaluator."""
+    from provisioning.permissions.evaluator import Principal, evaluate
+
+    context = {f"{GITHUB}:aud": claims["aud"], f"{GITHUB}:sub": claims["sub"]}
+    principal = Principal("Federated", trusts["provider"])
+    return {name for name, role in trusts["roles"].items()
+            if evaluate({"trust": role["trust"]}, "sts:AssumeRoleWithWebIdentity", role["arn"], context,
+                        principal=principal)}
+
+
+def role_name(trusts, secret: str) -> str:
+    from provisioning import naming
+
+    return naming.role(trusts["stack"], ROLE_OF_SECRET[secret])
+
+
+def test_every_role_github_may_assume_is_one_a_workflow_uses(trusts):
+    used = {role_name(trusts, t.role_secret) for t in oidc.tokens(REPOSITORY, WORKFLOWS) if t.role_secret}
+    assert set(trusts["roles"]) == used, "a GitHub-trusting role no workflow uses, or a workflow's role missing"
+
+
+@pytest.mark.parametrize("token", [t for t in oidc.tokens(REPOSITORY, WORKFLOWS) if t.role_secret],
+                         ids=lambda t: f"{t.workflow}:{t.job}:{t.run.event}")
+def test_each_workflow_job_assumes_exactly_its_role(trusts, token):
+    assert token.may_request, "the job cannot ask GitHub for a token (permissions: id-token: write)"
+    assert assumable(trusts, token.claims) == {role_name(trusts, token.role_secret)}, token.claims["sub"]
+
+
+@pytest.mark.parametrize("token", [t for t in oidc.tokens(REPOSITORY, WORKFLOWS) if not t.role_secret],
+                         ids=lambda t: f"{t.workflow}:{t.job}:{t.run.event}")
+def test_the_test_workflow_gets_no_token_and_its_claims_assume_nothing(trusts, token):
+    assert not token.may_request
+    assert assumable(trusts, token.claims) == set()
+
+
+def job_claims(**changes):
+    """The deploy job's claims, with one thing changed."""
+    run = changes.pop("run", MAIN)
+    repository = changes.pop("repository", REPOSITORY)
+    return oidc.claims(repository, changes.pop("workflow", "deploy.yml"), run, **changes)
+
+
+@pytest.mark.parametrize("what, claims", [
+    ("a pull request", job_claims(run=Run("pull_request", "refs/pull/7/merge"))),
+    ("main without an environment (the subject before environments)", job_claims()),
+    ("another branch without an environment", job_claims(run=Run("push", "refs/heads/feature"))),
+    ("a tag", job_claims(run=Run("push", "refs/tags/v1"))),
+    ("another repository's production", job_claims(repository="attacker/cloudsite", environment="production")),
+    ("another repository's image", job_claims(repository="attacker/cloudsite", environment="image")),
+    ("a fork's pull request", job_claims(repository="attacker/cloudsite", run=Run("pull_request", "refs/pull/7/merge"))),
+    ("an environment no role trusts", job_claims(environment="staging")),
+    ("GitHub's default audience (the owner's URL)", job_claims(environment="production",
+                                                             audience="https://github.com/cloudsite")),
+])
+def test_nothing_else_assumes_any_role(trusts, what, claims):
+    assert assumable(trusts, claims) == set(), what
+
+
+def test_in_an_environment_the_branch_is_not_in_the_subject(trusts):
+    """What the trust policy cannot see: a job that declares environment: production gets the same
+    subject on any branch or pull request. Only the environment's deployment branch rule (main
+    only; README, CI) stops a job of another branch before it runs, so it must be configured."""
+    for run in (Run("push", "refs/heads/feature"), Run("pull_request", "refs/pull/7/merge")):
+        claims = job_claims(run=run, environment="production")
+        assert assumable(trusts, claims) == {role_name(trusts, "CLOUDSITE_CI_ROLE_ARN")}
