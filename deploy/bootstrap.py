@@ -77,9 +77,13 @@ set -euo pipefail
 REGION={region}
 STACK={stack}
 install -d -m 0750 -o root -g cloudsite /etc/cloudsite
+# the log directory as the bake makes it (again here: an image baked before had no log group); the
+# agent (re)started below reads its user's groups as it starts
+getent group {log_group} >/dev/null || groupadd --system {log_group}
+if id -u {agent_user} >/dev/null 2>&1; then usermod -a -G {log_group} {agent_user}; fi
 install -d -m 2750 -o cloudsite -g {log_group} {log_dir}
 # 1. the CloudWatch agent, configured from SSM (ships /var/log/cloudsite/*.log, StatsD on :8125)
-for attempt in $(seq 1 30); do
+for _ in $(seq 1 30); do
   /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \\
     -c ssm:{agent_parameter} && break
   sleep 10

@@ -63,7 +63,11 @@ def test_the_bake_puts_the_agent_in_the_log_group_and_makes_the_directory_setgid
 def test_every_boot_keeps_the_log_directory_as_the_bake_made_it():
     script = boot_script(stack="dev", region="us-east-1", account="123456789012", partition="aws",
                          domain="dev.example.com")
-    assert f"install -d -m 2750 -o cloudsite -g {LOG_GROUP} {LOG_DIR}" in script.splitlines()
+    lines = script.splitlines()
+    assert f"install -d -m 2750 -o cloudsite -g {LOG_GROUP} {LOG_DIR}" in lines
+    # before the agent starts (it takes its groups then), also on an image baked without the group
+    assert script.index(f"usermod -a -G {LOG_GROUP} {AGENT_USER}") < script.index("amazon-cloudwatch-agent-ctl")
+    assert f"getent group {LOG_GROUP} >/dev/null || groupadd --system {LOG_GROUP}" in lines
     assert not re.search(r"install -d -m 07\d\d [^\n]*/var/log/cloudsite", script)
 
 

@@ -286,3 +286,18 @@ def test_the_stack_comes_from_the_deployment_group(scratch):
     done = subprocess.run(["bash", "-c", script], env={**env, "DEPLOYMENT_GROUP_NAME": ""},
                           capture_output=True, text=True)
     assert done.returncode == 1 and "cannot tell the stack" in done.stderr
+
+
+def test_the_instance_scripts_pass_shellcheck(tmp_path):
+    """The image bake and the boot script (user data), rendered for a stack."""
+    if shutil.which("shellcheck") is None:
+        if REQUIRE_TOOLS:
+            pytest.fail("shellcheck is not installed (apt-get install shellcheck; .ci/run does)")
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    from deploy.bootstrap import bake_script, boot_script
+
+    (tmp_path / "bake.sh").write_text(bake_script("dev", "us-east-1", "debian-13"))
+    (tmp_path / "boot.sh").write_text(boot_script(stack="dev", region="us-east-1", account="123456789012",
+                                                  partition="aws", domain="dev.example.com"))
+    done = subprocess.run(["shellcheck", "bake.sh", "boot.sh"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
