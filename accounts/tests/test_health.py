@@ -89,3 +89,10 @@ def test_the_health_check_is_first_before_anything_that_reads_the_host(settings)
                                    "cloudsite.metrics.EndpointMetricsMiddleware"}
     assert chain.index("django.middleware.common.CommonMiddleware") > health
     assert chain.index("django.middleware.security.SecurityMiddleware") > health
+
+
+def test_the_path_the_middleware_serves_is_the_target_groups():
+    from cloudsite.health import HEALTH_CHECK_PATH
+    from provisioning.layers.compute import TargetGroup
+
+    assert TargetGroup.HEALTH["HealthCheckPath"] == HEALTH_CHECK_PATH == "/healthz"
