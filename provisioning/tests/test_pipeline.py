@@ -229,6 +229,18 @@ def test_drift_is_seen_and_reconciled(built, config, name, spoil, setting):
     assert counter.mutating == 0
 
 
+def test_failure_destination_drift_is_seen(built, config):
+    """Seen here; reconciled in test_pipeline_stubbed: moto's put appends a config where AWS's
+    overwrites, and its get answers the first one, so the spoiled config would stay."""
+    lam = make_context(config).client("lambda")
+    lam.delete_function_event_invoke_config(FunctionName="cloudsite-dev-verification-mail")
+    lam.put_function_event_invoke_config(FunctionName="cloudsite-dev-verification-mail", MaximumRetryAttempts=0)
+    status = {r.name: r for r in engine_for(make_context(config), ["pipeline"]).status()}
+    result = status["pipeline.lambda-failure-destination"]
+    assert result.action == "drifted", result.changes
+    assert {c.split(":")[0].split(" ")[0] for c in result.changes} >= {"retries", "on_failure"}, result.changes
+
+
 def test_dns_records_follow_the_dkim_tokens(built, config, prereqs):
     ctx = make_context(config)
     route53 = ctx.client("route53")
