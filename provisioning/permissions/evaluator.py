@@ -165,10 +165,16 @@ def _parse_operator(operator: str) -> tuple[str | None, str, bool]:
 
 
 def _lookup(context: Mapping[str, object], key: str):
-    lowered = {k.lower(): v for k, v in context.items()}  # condition key names are case-insensitive
-    if key.lower() not in lowered:
-        raise UnsupportedCondition(f"the request context does not supply the condition key {key!r}")
-    return lowered[key.lower()]
+    """The key's value; condition key names are case-insensitive. A context entry ``prefix/*``
+    (only with ``ABSENT``) says the request carries no other key of that family than those listed,
+    e.g. ``aws:RequestTag/*``: the request's tags are exactly the listed ones."""
+    lowered = {k.lower(): v for k, v in context.items()}
+    if key.lower() in lowered:
+        return lowered[key.lower()]
+    family = key.lower().rsplit("/", 1)[0] + "/*" if "/" in key else None
+    if family and lowered.get(family) is ABSENT:
+        return ABSENT
+    raise UnsupportedCondition(f"the request context does not supply the condition key {key!r}")
 
 
 def _condition_holds(operator: str, key: str, wanted, context) -> bool:

@@ -128,8 +128,13 @@ def test_instance_policy_names_this_stacks_arns(built, ctx):
     assert statements["AppBucketObjects"]["Resource"] == ["arn:aws:s3:::cloudsite-dev-app-123456789012-us-east-1/*"]
     data = {p["Name"].rsplit("/", 1)[1]: p["Value"] for page in ctx.client("ssm").get_paginator(
         "get_parameters_by_path").paginate(Path="/cloudsite/dev/data/") for p in page["Parameters"]}
-    assert statements["ReadDatabaseSecret"]["Resource"] == [data["db-secret-arn"]]
-    assert data["db-secret-arn"].startswith("arn:aws:secretsmanager:us-east-1:123456789012:secret:")
+    # the app user's secret (Secrets Manager's six random characters), never the master's
+    assert statements["ReadDatabaseSecret"]["Resource"] == [
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:cloudsite/dev/db-app-??????"]
+    assert statements["DatabaseSecretKeyThroughSecretsManager"]["Resource"] == [data["rds-key-arn"]]
+    assert statements["DatabaseSecretKeyThroughSecretsManager"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}
+    assert "dynamodb:BatchGetItem" in statements["TokenTable"]["Action"]
     assert statements["BucketKey"]["Resource"] == [data["s3-key-arn"]]
     assert statements["PublishVerification"]["Resource"] == ["arn:aws:sns:us-east-1:123456789012:cloudsite-dev-verification"]
     assert statements["CeleryQueue"]["Resource"] == ["arn:aws:sqs:us-east-1:123456789012:cloudsite-dev-celery"]

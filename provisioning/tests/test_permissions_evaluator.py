@@ -186,3 +186,11 @@ def test_explicit_deny_in_the_key_policy_wins():
     decision = kms_decision({"app": document(allow("Kms", ["kms:Decrypt"], KEY))}, key_policy, "kms:Decrypt", KEY,
                             {}, principal=ROLE)
     assert not decision.allowed and decision.reason == "explicitly denied by key policy/NoDecrypt"
+
+
+def test_a_key_family_can_be_declared_complete():
+    doc = [document(allow("T", ["ec2:RunInstances"], "*", {"StringEquals": {"aws:RequestTag/team": "a"}}))]
+    assert evaluate(doc, "ec2:RunInstances", "i", {"aws:RequestTag/team": "a", "aws:RequestTag/*": ABSENT}).allowed
+    assert not evaluate(doc, "ec2:RunInstances", "i", {"aws:RequestTag/other": "a", "aws:RequestTag/*": ABSENT}).allowed
+    with pytest.raises(UnsupportedCondition):
+        evaluate(doc, "ec2:RunInstances", "i", {"aws:RequestTag/other": "a"})
