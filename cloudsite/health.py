@@ -5,6 +5,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from cloudsite.errors import json_error
 
+# The load balancer's target group checks this path (provisioning.layers.compute.HEALTH_CHECK_PATH);
+# cloudsite.middleware.HealthCheckMiddleware serves it before the host check.
+HEALTH_CHECK_PATH = "/healthz"
+
 
 @csrf_exempt
 def healthz(request):

@@ -49,6 +49,9 @@ MIDDLEWARE = [
     "cloudsite.metrics.StatsdMiddleware",
     "cloudsite.request_log.RequestLogMiddleware",
     "cloudsite.metrics.EndpointMetricsMiddleware",
+    # Before anything that calls request.get_host(): the load balancer health-checks with the
+    # target's IP as Host, which ALLOWED_HOSTS does not list (cloudsite.middleware).
+    "cloudsite.middleware.HealthCheckMiddleware",
     "cloudsite.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import shlex
 
+from deploy.cloudwatch import AGENT_USER, LOG_DIR, LOG_GROUP
 from provisioning import naming
 
 RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
@@ -54,10 +55,16 @@ fi
 wget -q -O /tmp/codedeploy-install https://aws-codedeploy-$REGION.s3.$REGION.amazonaws.com/latest/install
 chmod +x /tmp/codedeploy-install && /tmp/codedeploy-install auto
 systemctl enable codedeploy-agent
-install -d -m 0755 /etc/cloudsite /var/log/cloudsite /opt/cloudsite
-wget -q -O {ca_bundle} {ca_bundle_url}
 useradd --system --home /opt/cloudsite --shell /sbin/nologin cloudsite || true
-chown cloudsite: /var/log/cloudsite
+install -d -m 0755 /opt/cloudsite
+install -d -m 0750 -o root -g cloudsite /etc/cloudsite
+wget -q -O {ca_bundle} {ca_bundle_url}
+chmod 0644 {ca_bundle}
+# the logs: written by the service, read by the CloudWatch agent's user (the log group's only
+# member) and nobody else (deploy/cloudwatch.py)
+getent group {log_group} >/dev/null || groupadd --system {log_group}
+usermod -a -G {log_group} {agent_user}
+install -d -m 2750 -o cloudsite -g {log_group} {log_dir}
 # instances made from this image run their own user data: forget this one's
 cloud-init clean --logs || true
 signal ok
@@ -69,9 +76,14 @@ BOOT = """\
 set -euo pipefail
 REGION={region}
 STACK={stack}
-install -d -m 0755 /etc/cloudsite /var/log/cloudsite
+install -d -m 0750 -o root -g cloudsite /etc/cloudsite
+# the log directory as the bake makes it (again here: an image baked before had no log group); the
+# agent (re)started below reads its user's groups as it starts
+getent group {log_group} >/dev/null || groupadd --system {log_group}
+if id -u {agent_user} >/dev/null 2>&1; then usermod -a -G {log_group} {agent_user}; fi
+install -d -m 2750 -o cloudsite -g {log_group} {log_dir}
 # 1. the CloudWatch agent, configured from SSM (ships /var/log/cloudsite/*.log, StatsD on :8125)
-for attempt in $(seq 1 30); do
+for _ in $(seq 1 30); do
   /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \\
     -c ssm:{agent_parameter} && break
   sleep 10
@@ -89,10 +101,13 @@ systemctl start cloudsite-app cloudsite-worker 2>/dev/null || true
 """
 
 
+_LOG_NAMES = {"log_group": LOG_GROUP, "agent_user": AGENT_USER, "log_dir": LOG_DIR}
+
+
 def bake_script(stack: str, region: str, base: str) -> str:
     return BAKE.format(stack=stack, region=shlex.quote(region), base=base, imds=_IMDS,
                        signal_prefix=shlex.quote(naming.bake_signal(stack)), ca_bundle=RDS_CA_BUNDLE,
-                       ca_bundle_url=RDS_CA_BUNDLE_URL)
+                       ca_bundle_url=RDS_CA_BUNDLE_URL, **_LOG_NAMES)
 
 
 def bake_fingerprint(stack: str, region: str, base: str, instance_type: str) -> str:
@@ -104,4 +119,4 @@ def bake_fingerprint(stack: str, region: str, base: str, instance_type: str) -> 
 def boot_script(*, stack: str, region: str, account: str, partition: str, domain: str) -> str:
     """The launch template's user data: names only, no secret (the posture tests check)."""
     return BOOT.format(stack=stack, region=shlex.quote(region),
-                       agent_parameter=shlex.quote(naming.agent_config_parameter(stack)))
+                       agent_parameter=shlex.quote(naming.agent_config_parameter(stack)), **_LOG_NAMES)

@@ -22,6 +22,11 @@ NO_RESOURCE_LEVEL = {
     "ssmmessages:OpenDataChannel",
     "codedeploy-commands-secure:GetDeploymentSpecification", "codedeploy-commands-secure:PollHostCommand",
     "codedeploy-commands-secure:PutHostCommandAcknowledgement", "codedeploy-commands-secure:PutHostCommandComplete",
+    # the image, CI and CodeDeploy roles' lookups (no resource types in the Service Authorization Reference)
+    "ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeInstanceStatus", "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets", "ec2:DescribeVpcs", "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeLifecycleHooks", "autoscaling:DescribeScalingActivities",
+    "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth", "tag:GetResources",
 }
 WEAK_TLS = {"SSLv3", "TLSv1", "TLSv1.1"}
 
@@ -173,7 +178,7 @@ def check_stack(ctx) -> list[str]:
     for template in templates["LaunchTemplates"]:
         problems += check_launch_template(ec2, template["LaunchTemplateId"])
     iam = ctx.client("iam")
-    for purpose in ("instance", "image-builder"):
+    for purpose in ("instance", "image-builder", "lambda", "codedeploy", "ci", "image"):
         try:
             problems += check_role(iam, naming.role(stack, purpose))
         except iam.exceptions.NoSuchEntityException:

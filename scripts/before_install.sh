@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # BeforeInstall: the service user and the directories the app writes to (the code itself is
-# owned by root and only readable by the service).
+# owned by root and only readable by the service). The log directory is the service's, readable by
+# the log group (setgid, so every new file gets that group; the units' UMask=0027 makes them 0640),
+# whose one member is the CloudWatch agent's user: it ships the logs and reads nothing else.
 # shellcheck source=scripts/common.sh
 source "$(dirname "$0")/common.sh"
 
@@ -10,5 +12,9 @@ if ! id -u "$SERVICE_USER" >/dev/null 2>&1; then
 fi
 install -d -m 0755 "$CLOUDSITE_ROOT" "$APP_DIR"
 install -d -m 0750 -o root -g "$SERVICE_USER" "$ETC_DIR"
-install -d -m 0750 -o "$SERVICE_USER" -g "$SERVICE_USER" "$LOG_DIR" "$VAR_DIR"
+install -d -m 0750 -o "$SERVICE_USER" -g "$SERVICE_USER" "$VAR_DIR"
+ensure_log_reader
+install -d -m 2750 -o "$SERVICE_USER" -g "$LOG_GROUP" "$LOG_DIR"
+# files from before this layout: the log group, nothing for others
+find "$LOG_DIR" -maxdepth 1 -type f -exec chgrp "$LOG_GROUP" {} + -exec chmod 0640 {} +
 log "directories ready under $CLOUDSITE_ROOT, $ETC_DIR, $LOG_DIR, $VAR_DIR"

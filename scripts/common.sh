@@ -12,6 +12,10 @@ LOG_DIR="${LOG_DIR:-/var/log/cloudsite}"
 VAR_DIR="${VAR_DIR:-/var/lib/cloudsite}"
 UNIT_DIR="${UNIT_DIR:-/etc/systemd/system}"
 SERVICE_USER="${SERVICE_USER:-cloudsite}"
+# The log files' group: the CloudWatch agent's user (run_as_user in deploy/cloudwatch-agent.json)
+# is its only member, so it may read the logs and nothing else of the service's.
+LOG_GROUP="${LOG_GROUP:-cloudsite-logs}"
+AGENT_USER="${AGENT_USER:-cwagent}"
 APP_PORT="${APP_PORT:-8000}"
 PYTHON="${PYTHON:-python3}"
 # shellcheck disable=SC2034  # used by the hooks that source this file
@@ -53,4 +57,26 @@ region_name() {
 
 unit_exists() {
   [[ -f "$UNIT_DIR/$1" ]]
+}
+
+# The log group, with the CloudWatch agent's user in it (the image bake does the same; this covers
+# an instance baked before). The agent reads its user's groups from /etc/group when it drops root,
+# so a running agent is restarted to pick a new membership up.
+ensure_log_reader() {
+  if ! getent group "$LOG_GROUP" >/dev/null; then
+    log "creating the log group $LOG_GROUP"
+    groupadd --system "$LOG_GROUP"
+  fi
+  if ! id -u "$AGENT_USER" >/dev/null 2>&1; then
+    log "WARNING: no user $AGENT_USER (the CloudWatch agent's): the logs are not shipped"
+    return
+  fi
+  local groups
+  groups=" $(id -nG "$AGENT_USER") "
+  if [[ "$groups" != *" $LOG_GROUP "* ]]; then
+    log "adding $AGENT_USER to $LOG_GROUP"
+    usermod -a -G "$LOG_GROUP" "$AGENT_USER"
+    systemctl try-restart amazon-cloudwatch-agent.service \
+      || log "WARNING: could not restart the CloudWatch agent; it reads $LOG_GROUP when it next starts"
+  fi
 }

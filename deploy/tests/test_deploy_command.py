@@ -133,3 +133,93 @@ def test_a_failure_without_instances_uses_the_deployments_error():
     with stubber, pytest.raises(CommandError) as error:
         Command(stdout=io.StringIO()).wait(client, "d-1", timeout=600, poll=15)
     assert str(error.value) == "deployment d-1 stopped: NO_INSTANCES: no instances in the group"
+
+
+# --- after a successful deployment: the group moves from EC2 to ELB health checks ----------------
+def make_group(health_check: str):
+    autoscaling = boto3.client("autoscaling", region_name="us-east-1")
+    autoscaling.create_launch_configuration(LaunchConfigurationName="lc", ImageId="ami-12345678",
+                                            InstanceType="t3.small")
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="cloudsite-dev-app", LaunchConfigurationName="lc", MinSize=0, MaxSize=1,
+        DesiredCapacity=0, AvailabilityZones=["us-east-1a"], HealthCheckType=health_check,
+        HealthCheckGracePeriod=300)
+    return autoscaling
+
+
+def group_health(autoscaling):
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["cloudsite-dev-app"])["AutoScalingGroups"][0]
+    return group["HealthCheckType"], group["HealthCheckGracePeriod"]
+
+
+def test_a_successful_deployment_switches_the_group_to_elb_health_checks(deployable, stacks_dir, monkeypatch):
+    autoscaling = make_group("EC2")
+    # moto's deployments never succeed (../shared/MOTO.md): the wait is the stubbed part, see above
+    monkeypatch.setattr(Command, "wait", lambda self, *args, **kwargs: None)
+    code, out, err = run("--stack", "dev", "--stacks-dir", str(stacks_dir))
+    assert code == 0, err
+    assert group_health(autoscaling) == ("ELB", 300)
+    assert "cloudsite-dev-app: health checks switched from EC2 to ELB" in out
+    code, out, err = run("--stack", "dev", "--stacks-dir", str(stacks_dir))  # once only
+    assert code == 0 and "switched" not in out
+
+
+def test_a_deployment_that_did_not_succeed_leaves_the_group_on_ec2(deployable, stacks_dir):
+    autoscaling = make_group("EC2")
+    code, _, err = run("--stack", "dev", "--stacks-dir", str(stacks_dir), "--timeout", "0")
+    assert code == 1 and "still Created" in err
+    assert group_health(autoscaling) == ("EC2", 300)
+
+
+def stubbed_autoscaling():
+    client = boto3.client("autoscaling", region_name="us-east-1")
+    return client, Stubber(client)
+
+
+def described(health_check: str) -> dict:
+    return {"AutoScalingGroups": [{
+        "AutoScalingGroupName": "cloudsite-dev-app", "MinSize": 1, "MaxSize": 2, "DesiredCapacity": 1,
+        "DefaultCooldown": 300, "AvailabilityZones": ["us-east-1a"], "HealthCheckType": health_check,
+        "CreatedTime": "2026-01-01T00:00:00Z"}]}
+
+
+def test_the_switch_is_exactly_one_update_with_elb_and_the_grace_period():
+    client, stubber = stubbed_autoscaling()
+    stubber.add_response("describe_auto_scaling_groups", described("EC2"),
+                         {"AutoScalingGroupNames": ["cloudsite-dev-app"]})
+    stubber.add_response("update_auto_scaling_group", {}, {
+        "AutoScalingGroupName": "cloudsite-dev-app", "HealthCheckType": "ELB", "HealthCheckGracePeriod": 300})
+    with stubber:
+        Command(stdout=io.StringIO()).switch_to_elb_health_checks(client, "cloudsite-dev-app")
+    stubber.assert_no_pending_responses()
+
+
+def test_a_group_on_elb_is_left_alone():
+    client, stubber = stubbed_autoscaling()
+    stubber.add_response("describe_auto_scaling_groups", described("ELB"))
+    command = Command(stdout=io.StringIO())
+    with stubber:  # an update call here would fail: nothing is stubbed for it
+        command.switch_to_elb_health_checks(client, "cloudsite-dev-app")
+    stubber.assert_no_pending_responses()
+    assert command.stdout._out.getvalue() == ""
+
+
+def test_a_refused_switch_is_one_line_and_exit_1():
+    client, stubber = stubbed_autoscaling()
+    stubber.add_response("describe_auto_scaling_groups", described("EC2"))
+    stubber.add_client_error("update_auto_scaling_group", "AccessDenied", "not authorized to perform: "
+                             "autoscaling:UpdateAutoScalingGroup", http_status_code=403)
+    with stubber, pytest.raises(CommandError) as error:
+        Command(stdout=io.StringIO()).switch_to_elb_health_checks(client, "cloudsite-dev-app")
+    assert error.value.returncode == 1
+    assert str(error.value) == ("deployed, but cloudsite-dev-app is still on EC2 health checks (AccessDenied: not "
+                                "authorized to perform: autoscaling:UpdateAutoScalingGroup); run deploy again to "
+                                "switch it to ELB")
+
+
+def test_a_missing_group_says_what_to_run():
+    client, stubber = stubbed_autoscaling()
+    stubber.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": []})
+    with stubber, pytest.raises(CommandError) as error:
+        Command(stdout=io.StringIO()).switch_to_elb_health_checks(client, "cloudsite-dev-app")
+    assert "cloudsite-dev-app does not exist: run provision_compute" in str(error.value)

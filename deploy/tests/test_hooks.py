@@ -1,6 +1,8 @@
 """The CodeDeploy hooks run in a scratch directory: fake systemctl, a local /healthz server."""
+import grp
 import http.server
 import os
+import pwd
 import shutil
 import stat
 import subprocess
@@ -33,6 +35,17 @@ if [ "$1" = -m ] && [ "$2" = deploy.render_env ]; then
 fi
 """
 
+# groupadd / usermod: recorded, never run (the tests must not change this machine's users)
+FAKE_RECORDER = """#!/bin/sh
+echo "$(basename "$0") $*" >> "$FAKE_LOG"
+"""
+
+
+def reader_group() -> grp.struct_group:
+    """An existing group that is not root's and has no members: stands in for the log group."""
+    return next(g for g in grp.getgrall() if g.gr_gid not in (0, os.getgid()) and not g.gr_mem
+                and g.gr_name not in ("nogroup", "users"))
+
 
 def executable(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,6 +58,8 @@ def executable(path: Path, text: str) -> Path:
 def scratch(tmp_path):
     bin_dir = tmp_path / "bin"
     executable(bin_dir / "systemctl", FAKE_SYSTEMCTL)
+    for tool in ("groupadd", "usermod"):
+        executable(bin_dir / tool, FAKE_RECORDER)
     app = tmp_path / "opt" / "app"
     shutil.copytree(SCRIPTS, app / "scripts")
     shutil.copy(ROOT / "requirements.txt", app / "requirements.txt")
@@ -53,6 +68,7 @@ def scratch(tmp_path):
         "CLOUDSITE_ROOT": str(tmp_path / "opt"), "APP_DIR": str(app), "VENV_DIR": str(tmp_path / "opt" / "venv"),
         "ETC_DIR": str(tmp_path / "etc"), "LOG_DIR": str(tmp_path / "log"), "VAR_DIR": str(tmp_path / "var"),
         "UNIT_DIR": str(tmp_path / "units"), "SERVICE_USER": "root",
+        "LOG_GROUP": reader_group().gr_name, "AGENT_USER": "nobody",
         "DEPLOYMENT_GROUP_NAME": "cloudsite-dev-app", "DEPLOYMENT_ID": "d-ABCDEF123", "AWS_REGION": "us-east-1",
     }
     (tmp_path / "units").mkdir()
@@ -111,6 +127,65 @@ def test_before_install_makes_the_directories(scratch):
     assert stat.S_IMODE(os.stat(env["ETC_DIR"]).st_mode) == 0o750
 
 
+@pytest.fixture
+def log_dir():
+    """A log directory whose parent anybody may traverse (pytest's own tmp is root-only), so that
+    reading as another user is decided by the log directory's own permissions."""
+    import tempfile
+
+    parent = Path(tempfile.mkdtemp(prefix="cloudsite-logs-"))
+    parent.chmod(0o711)
+    yield parent / "log"
+    shutil.rmtree(parent)
+
+
+def read_as(path: Path, *, extra_groups: list[int]) -> subprocess.CompletedProcess:
+    """``cat path`` as the unprivileged user nobody, with these supplementary groups."""
+    nobody = pwd.getpwnam("nobody")
+    return subprocess.run(["cat", str(path)], user=nobody.pw_uid, group=nobody.pw_gid,
+                          extra_groups=extra_groups, capture_output=True, text=True)
+
+
+def write_as_the_units_do(path: Path) -> None:
+    """Append a line with the units' UMask (a new file: 0666 & ~0027 = 0640)."""
+    subprocess.run(["bash", "-c", f'umask 0027; printf \'{{"level": "INFO"}}\\n\' >> "{path}"'], check=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to another user")
+def test_the_log_directory_is_readable_by_the_agent_and_nobody_else(scratch, log_dir):
+    group = reader_group()
+    log_dir.mkdir(mode=0o755)  # the layout before: world-readable, files 0644 of the service's group
+    old = log_dir / "app.log"
+    old.write_text("before\n")
+    old.chmod(0o644)
+    done, calls = hook(scratch, "before_install.sh", LOG_DIR=str(log_dir))
+    assert done.returncode == 0, done.stderr
+    info = os.stat(log_dir)
+    assert stat.S_IMODE(info.st_mode) == 0o2750 and info.st_gid == group.gr_gid and info.st_uid == 0
+    assert stat.S_IMODE(os.stat(old).st_mode) == 0o640 and os.stat(old).st_gid == group.gr_gid
+    new = log_dir / "worker.log"
+    write_as_the_units_do(new)
+    assert stat.S_IMODE(os.stat(new).st_mode) == 0o640
+    assert os.stat(new).st_gid == group.gr_gid  # the directory's setgid bit, not the writer's group
+    for path in (old, new):
+        agent = read_as(path, extra_groups=[group.gr_gid])
+        assert agent.returncode == 0, agent.stderr
+        other = read_as(path, extra_groups=[])
+        assert other.returncode != 0 and "Permission denied" in other.stderr
+    # the agent's user joins the log group; the running agent is restarted to take it up
+    assert f"usermod -a -G {group.gr_name} nobody" in calls
+    assert "systemctl try-restart amazon-cloudwatch-agent.service" in calls
+    assert not any(call.startswith("groupadd") for call in calls)  # the group exists
+
+
+def test_before_install_without_the_agent_says_so_and_still_makes_the_directory(scratch):
+    done, calls = hook(scratch, "before_install.sh", AGENT_USER="no-such-user-cwagent")
+    assert done.returncode == 0, done.stderr
+    assert "WARNING: no user no-such-user-cwagent" in done.stdout
+    assert not any(call.startswith("usermod") for call in calls)
+    assert stat.S_IMODE(os.stat(scratch[1]["LOG_DIR"]).st_mode) == 0o2750
+
+
 def test_after_install_renders_the_env_then_migrates_once_and_collects_static(scratch):
     tmp_path, env = scratch
     venv = Path(env["VENV_DIR"])
@@ -150,6 +225,7 @@ def test_application_start_installs_the_units_and_starts_them(scratch):
     assert f"{env['VENV_DIR']}/bin/gunicorn cloudsite.wsgi:application --bind 0.0.0.0:8000" in web
     assert f"LOG_FILE={env['LOG_DIR']}/worker.log {env['VENV_DIR']}/bin/celery -A cloudsite worker" in worker
     assert "@" not in web.replace("multi-user", "") and "@" not in worker.replace("multi-user", "")
+    assert "UMask=0027" in web and "UMask=0027" in worker  # log files 0640 (see before_install)
     assert calls == ["systemctl daemon-reload",
                      "systemctl enable cloudsite-app.service", "systemctl restart cloudsite-app.service",
                      "systemctl enable cloudsite-worker.service", "systemctl restart cloudsite-worker.service"]
@@ -210,3 +286,18 @@ def test_the_stack_comes_from_the_deployment_group(scratch):
     done = subprocess.run(["bash", "-c", script], env={**env, "DEPLOYMENT_GROUP_NAME": ""},
                           capture_output=True, text=True)
     assert done.returncode == 1 and "cannot tell the stack" in done.stderr
+
+
+def test_the_instance_scripts_pass_shellcheck(tmp_path):
+    """The image bake and the boot script (user data), rendered for a stack."""
+    if shutil.which("shellcheck") is None:
+        if REQUIRE_TOOLS:
+            pytest.fail("shellcheck is not installed (apt-get install shellcheck; .ci/run does)")
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    from deploy.bootstrap import bake_script, boot_script
+
+    (tmp_path / "bake.sh").write_text(bake_script("dev", "us-east-1", "debian-13"))
+    (tmp_path / "boot.sh").write_text(boot_script(stack="dev", region="us-east-1", account="123456789012",
+                                                  partition="aws", domain="dev.example.com"))
+    done = subprocess.run(["shellcheck", "bake.sh", "boot.sh"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -61,3 +61,12 @@ def test_the_four_workflows():
     assert any("manage.py deploy --stack prod" in s.get("run", "") for s in steps)
     assert not any("aws-access-key-id" in json.dumps(load(p.name)) for p in WORKFLOWS)  # OIDC only
     assert any("deploy_lambda" in s.get("run", "") for s in load("lambda.yml")["jobs"]["update"]["steps"])
+
+
+def test_each_job_that_assumes_a_role_runs_in_its_github_environment():
+    """The trust policies name the environment (OIDC subject repo:<repo>:environment:<name>):
+    deploy and lambda run in "production" (the CI role), image in "image" (the image role)."""
+    assert load("deploy.yml")["jobs"]["deploy"]["environment"] == "production"
+    assert load("lambda.yml")["jobs"]["update"]["environment"] == "production"
+    assert load("image.yml")["jobs"]["bake"]["environment"] == "image"
+    assert "environment" not in load("test.yml")["jobs"]["test"]

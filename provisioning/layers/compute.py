@@ -90,36 +90,49 @@ def instance_policies(ctx, deps):
     if not data:
         return None
     out, p, stack = data["values"], ctx.partition, ctx.stack
-    needed = ("app-bucket", "deploy-bucket", "s3-key-arn", "db-secret-arn", "token-table")
+    needed = ("app-bucket", "deploy-bucket", "s3-key-arn", "rds-key-arn", "token-table")
     if any(not out.get(key) for key in needed):
         return None
     s3 = lambda bucket, suffix="": f"arn:{p}:s3:::{bucket}{suffix}"  # noqa: E731
     parameters = f"parameter/cloudsite/{stack}"
     logs = [ctx.arn("logs", f"log-group:{name}:*") for name in log_group_names(stack)]
     app = document(
-        allow("ReadOwnParameters", ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
+        # by path: render_env reads every layer's outputs; one by name: the CloudWatch agent's config
+        allow("ReadOwnParameters", ["ssm:GetParameter", "ssm:GetParametersByPath"],
               [ctx.arn("ssm", parameters), ctx.arn("ssm", f"{parameters}/*")]),
-        allow("ReadDatabaseSecret", ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-              [out["db-secret-arn"]]),
+        # The app user's secret only, never the master's. Secrets Manager appends "-" and six random
+        # characters to a secret's ARN: "-??????" matches exactly that (Secrets Manager User Guide,
+        # "Permissions policy examples": "use ?????? to match the six random characters").
+        allow("ReadDatabaseSecret", ["secretsmanager:GetSecretValue"],
+              [ctx.arn("secretsmanager", f"secret:{naming.db_secret(stack, 'app')}-??????")]),
+        # The database secrets are encrypted with the stack's RDS key: GetSecretValue decrypts as the
+        # caller, so the caller needs kms:Decrypt on that key, through Secrets Manager only (Secrets
+        # Manager User Guide, "Secret encryption and decryption": "kms:ViaService").
+        allow("DatabaseSecretKeyThroughSecretsManager", ["kms:Decrypt"], [out["rds-key-arn"]],
+              {"StringEquals": {"kms:ViaService": f"secretsmanager.{ctx.region}.amazonaws.com"}}),
         # the pipeline layer's generated DJANGO_SECRET_KEY (the deploy hook renders it into the env file)
         allow("ReadDjangoSecret", ["secretsmanager:GetSecretValue"],
               [ctx.arn("secretsmanager", f"secret:cloudsite/{stack}/django-secret-key-*")]),
-        allow("AppBucketObjects", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject",
-                                   "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+        # AbortMultipartUpload: s3transfer aborts a multipart upload that failed part-way
+        allow("AppBucketObjects", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
               [s3(out["app-bucket"], "/*")]),
-        allow("AppBucketList", ["s3:ListBucket", "s3:ListBucketMultipartUploads"], [s3(out["app-bucket"])]),
+        # the storage's exists() is a HeadObject: S3 answers a missing key with 404 only to a caller
+        # who may ListBucket, with 403 to others (S3 API reference, HeadObject, "Permissions")
+        allow("AppBucketList", ["s3:ListBucket"], [s3(out["app-bucket"])]),
         allow("DeployBundles", ["s3:GetObject", "s3:GetObjectVersion"], [s3(out["deploy-bucket"], "/*")]),
         allow("DeployBucketList", ["s3:ListBucket"], [s3(out["deploy-bucket"])]),
         allow("BucketKey", ["kms:Decrypt", "kms:GenerateDataKey"], [out["s3-key-arn"]]),
-        allow("TokenTable", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                             "dynamodb:DeleteItem", "dynamodb:Query"],
+        # BatchGetItem: the token store reads a token and its address's newest-token pointer at once
+        allow("TokenTable", ["dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
               [ctx.arn("dynamodb", f"table/{out['token-table']}")]),
         allow("PublishVerification", ["sns:Publish"], [ctx.arn("sns", naming.topic(stack))]),
         allow("TopicKeyThroughSns", ["kms:Decrypt", "kms:GenerateDataKey"], [ctx.arn("kms", "key/*")],
               {"ForAnyValue:StringEquals": {"kms:ResourceAliases": naming.kms_alias(stack, "sns")},
                "StringEquals": {"kms:ViaService": f"sns.{ctx.region}.amazonaws.com"}}),
+        # kombu's SQS transport with the queue's URL given: no GetQueueUrl; ChangeMessageVisibility
+        # when a worker hands back an unacknowledged message (warm shutdown, a rejected task)
         allow("CeleryQueue", ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
-                              "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+                              "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
               [ctx.arn("sqs", naming.queue(stack))]),
     )
     agents = document(
@@ -737,9 +750,20 @@ def find_group(ctx) -> dict | None:
 
 
 class AutoScalingGroup(Resource):
+    """The app's instances behind the target group.
+
+    Created with EC2 health checks: on an image with no app yet (before the first deployment) the
+    load balancer's health check fails, and with ELB health checks the group would replace every
+    instance each grace period until a deployment succeeds, and could lose instances in the
+    middle of a one-at-a-time first deployment. ``manage.py deploy`` switches the group to ELB
+    health checks once a deployment has succeeded (``deploy.switch_to_elb_health_checks``); from then
+    on both types count as "no drift", and a reconcile never flips ELB back to EC2.
+    """
     name, service, kind = ASG, "autoscaling", "auto scaling group"
     depends_on = (LAUNCH_TEMPLATE, TARGET_GROUP, *public_subnets(), HTTPS_LISTENER)
     GRACE = 300
+    INITIAL_HEALTH_CHECK = "EC2"
+    HEALTH_CHECKS = ("EC2", "ELB")  # before and after the first successful deployment
 
     def __init__(self, config: StackConfig):
         self.compute = config.compute
@@ -762,7 +786,12 @@ class AutoScalingGroup(Resource):
                 "template": dep_id(deps, LAUNCH_TEMPLATE) or planned(LAUNCH_TEMPLATE), "version": "$Default",
                 "subnets": sorted(dep_id(deps, s) or planned(s) for s in public_subnets()),
                 "target_groups": [(deps.get(TARGET_GROUP) or {}).get("arn") or planned(TARGET_GROUP)],
-                "health_check": "ELB", "grace": self.GRACE}
+                "grace": self.GRACE}
+
+    def health_check(self, state: dict | None) -> str:
+        """The type to keep: the group's own when it is one of ours (never ELB back to EC2)."""
+        current = (state or {}).get("health_check")
+        return current if current in self.HEALTH_CHECKS else self.INITIAL_HEALTH_CHECK
 
     def create(self, ctx, deps):
         autoscaling, want, name = ctx.client("autoscaling"), self._want(deps), naming.auto_scaling_group(ctx.stack)
@@ -773,7 +802,8 @@ class AutoScalingGroup(Resource):
             DesiredCapacity=self.compute.desired,
             LaunchTemplate={"LaunchTemplateId": want["template"], "Version": want["version"]},
             VPCZoneIdentifier=",".join(want["subnets"]), TargetGroupARNs=want["target_groups"],
-            HealthCheckType="ELB", HealthCheckGracePeriod=self.GRACE, DefaultInstanceWarmup=self.GRACE,
+            HealthCheckType=self.INITIAL_HEALTH_CHECK, HealthCheckGracePeriod=self.GRACE,
+            DefaultInstanceWarmup=self.GRACE,
             Tags=tags)
         with tolerate("AlreadyExists"):
             retry_on(PROFILE_NOT_VISIBLE, create, what="the instance profile", message=PROFILE_MESSAGE,
@@ -784,6 +814,8 @@ class AutoScalingGroup(Resource):
     def drift(self, ctx, state, deps):
         want = self._want(deps)
         drift = [Drift(k, state[k], v) for k, v in want.items() if state[k] != v]
+        if state["health_check"] not in self.HEALTH_CHECKS:
+            drift.append(Drift("health_check", state["health_check"], " or ".join(self.HEALTH_CHECKS)))
         if not want["min"] <= state["desired"] <= want["max"]:
             drift.append(Drift("desired", state["desired"], f"{want['min']}..{want['max']}"))
         return drift
@@ -794,14 +826,15 @@ class AutoScalingGroup(Resource):
         autoscaling.update_auto_scaling_group(
             AutoScalingGroupName=state["id"], MinSize=want["min"], MaxSize=want["max"], DesiredCapacity=desired,
             LaunchTemplate={"LaunchTemplateId": want["template"], "Version": want["version"]},
-            VPCZoneIdentifier=",".join(want["subnets"]), HealthCheckType="ELB", HealthCheckGracePeriod=self.GRACE)
+            VPCZoneIdentifier=",".join(want["subnets"]), HealthCheckType=self.health_check(state),
+            HealthCheckGracePeriod=self.GRACE)
         extra = sorted(set(state["target_groups"]) - set(want["target_groups"]))
         missing = sorted(set(want["target_groups"]) - set(state["target_groups"]))
         if extra:
             autoscaling.detach_load_balancer_target_groups(AutoScalingGroupName=state["id"], TargetGroupARNs=extra)
         if missing:
             autoscaling.attach_load_balancer_target_groups(AutoScalingGroupName=state["id"], TargetGroupARNs=missing)
-        return {**state, **want, "desired": desired}
+        return {**state, **want, "desired": desired, "health_check": self.health_check(state)}
 
     def delete(self, ctx, state):
         autoscaling = ctx.client("autoscaling")

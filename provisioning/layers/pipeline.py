@@ -54,6 +54,9 @@ APPLICATION = "pipeline.codedeploy.application"
 GROUP = "pipeline.codedeploy.group"
 OIDC = "pipeline.github-oidc"
 CI_ROLE = "pipeline.role.ci"
+IMAGE_ROLE = "pipeline.role.image"
+FAILURE_QUEUE = "pipeline.queue.lambda-failures"
+FAILURE_DESTINATION = "pipeline.lambda-failure-destination"
 DJANGO_SECRET = "pipeline.secret.django"
 
 # Other layers' recipes this layer comes after (when those layers are registered).
@@ -80,6 +83,10 @@ GITHUB_IMAGE_ENVIRONMENT = "image"
 GITHUB_THUMBPRINTS = ["6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8759bf075b76b750d4f2df264fcd"]
 ROLE_PROPAGATION_TIMEOUT = 120
 MAX_RECEIVE_COUNT = 5
+# SNS invokes the Lambda asynchronously: Lambda retries a failed invocation (at most 2 times) and
+# then hands the event to the on-failure destination; an event older than this goes there unretried.
+LAMBDA_RETRIES = 2
+LAMBDA_MAX_EVENT_AGE = 3600
 
 
 def registered(*names: str) -> tuple[str, ...]:
@@ -140,6 +147,15 @@ def function_arn(ctx) -> str:
 
 def queue_arn(ctx, dead_letter: bool = False) -> str:
     return ctx.arn("sqs", naming.queue(ctx.stack, dead_letter))
+
+
+def failure_queue_name(stack: str) -> str:
+    """The verification Lambda's on-failure destination (events whose e-mail could not be sent)."""
+    return f"{naming.lambda_function(stack)}-failures"
+
+
+def failure_queue_arn(ctx) -> str:
+    return ctx.arn("sqs", failure_queue_name(ctx.stack))
 
 
 def secret_name(stack: str) -> str:
@@ -356,15 +372,24 @@ class LambdaRole(Role):
         domain = ctx.config.domain
         log_group = ctx.arn("logs", f"log-group:/aws/lambda/{naming.lambda_function(ctx.stack)}")
         return {"verification-mail": policy_document([
+            # SES authorises a send on the sender's identity and, while the account is in the SES
+            # sandbox, on every recipient's identity too (SES Developer Guide, "Identity and access
+            # management in Amazon SES": the sandbox's restrictions prevent some policies; "Request
+            # production access"): the recipients' identities in this account, the From address fixed.
             {"Sid": "SendFromTheStackIdentity", "Effect": "Allow",
-             "Action": ["ses:SendEmail", "ses:SendRawEmail"],
-             "Resource": [ctx.arn("ses", f"identity/{domain}")],
+             "Action": ["ses:SendEmail"],
+             "Resource": [ctx.arn("ses", f"identity/{domain}"), ctx.arn("ses", "identity/*")],
              "Condition": {"StringEquals": {"ses:FromAddress": ctx.config.sender}}},
             {"Sid": "ClaimTokensInItsTable", "Effect": "Allow", "Action": ["dynamodb:UpdateItem"],
              "Resource": [ctx.arn("dynamodb", f"table/{naming.token_table(ctx.stack)}")]},
             {"Sid": "WriteItsLogs", "Effect": "Allow",
              "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
              "Resource": [f"{log_group}:*"]},
+            # Lambda sends a failed asynchronous event to the on-failure destination as the
+            # function's execution role (Lambda Developer Guide, "Adding a destination": an SQS
+            # destination needs sqs:SendMessage); the queue uses SQS-managed SSE, so no KMS.
+            {"Sid": "ItsFailureDestination", "Effect": "Allow", "Action": ["sqs:SendMessage"],
+             "Resource": [failure_queue_arn(ctx)]},
         ])}
 
 
@@ -420,15 +445,15 @@ class CiRole(Role):
              "Resource": [ctx.arn("kms", "key/*")],
              "Condition": {"StringEquals": {"kms:ViaService": f"s3.{ctx.region}.amazonaws.com"},
                            "ForAnyValue:StringEquals": {"kms:ResourceAliases": naming.kms_alias(ctx.stack, "s3")}}},
+            # CreateDeployment registers the revision and reads the rollout config as the caller
+            # (CodeDeploy User Guide, identity-based policy examples: "Allow a user to deploy")
             {"Sid": "DeployThisApplication", "Effect": "Allow",
-             "Action": ["codedeploy:RegisterApplicationRevision", "codedeploy:GetApplicationRevision",
-                        "codedeploy:GetApplication"],
+             "Action": ["codedeploy:RegisterApplicationRevision"],
              "Resource": [ctx.arn("codedeploy", f"application:{application}")]},
+            # ListDeploymentInstances and GetDeploymentTarget: deploy's report of a failed deployment
             {"Sid": "CreateAndWatchDeployments", "Effect": "Allow",
              "Action": ["codedeploy:CreateDeployment", "codedeploy:GetDeployment",
-                        "codedeploy:GetDeploymentGroup", "codedeploy:ListDeploymentInstances",
-                        "codedeploy:GetDeploymentInstance", "codedeploy:ListDeploymentTargets",
-                        "codedeploy:GetDeploymentTarget"],
+                        "codedeploy:ListDeploymentInstances", "codedeploy:GetDeploymentTarget"],
              "Resource": [ctx.arn("codedeploy", f"deploymentgroup:{application}/{group}")]},
             {"Sid": "ItsRolloutConfigs", "Effect": "Allow", "Action": ["codedeploy:GetDeploymentConfig"],
              "Resource": [ctx.arn("codedeploy", f"deploymentconfig:CodeDeployDefault.{c}")
@@ -436,6 +461,94 @@ class CiRole(Role):
             {"Sid": "UpdateTheLambdaCode", "Effect": "Allow",
              "Action": ["lambda:UpdateFunctionCode", "lambda:GetFunction", "lambda:GetFunctionConfiguration"],
              "Resource": [function_arn(ctx)]},
+            # deploy switches the group's health check from EC2 to ELB after the first successful
+            # deployment (issue #13, defect 13). Describe* has no resource-level permission in Auto
+            # Scaling ("Actions, resources, and condition keys for Amazon EC2 Auto Scaling").
+            {"Sid": "ItsAutoScalingGroupHealthCheck", "Effect": "Allow",
+             "Action": ["autoscaling:UpdateAutoScalingGroup"],
+             "Resource": [ctx.arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/"
+                                  + naming.auto_scaling_group(ctx.stack))]},
+            {"Sid": "ReadAutoScalingGroups", "Effect": "Allow",
+             "Action": ["autoscaling:DescribeAutoScalingGroups"], "Resource": "*"},
+        ])}
+
+
+class ImageRole(Role):
+    """Assumed by the image workflow (``.github/workflows/image.yml``, GitHub environment
+    ``image``): what ``provision_image`` calls to bake, and no more. It reads the builder's role and
+    instance profile but cannot change them: a role that may rewrite the builder role's policies and
+    launch instances with it could grant itself anything. ``provision_all`` (an administrator)
+    creates and reconciles them; a bake finds them as built."""
+
+    def __init__(self):
+        super().__init__(IMAGE_ROLE, "image", "cloudsite image bake: builder instances and AMIs",
+                         depends_on=(OIDC,))
+
+    def trust(self, ctx):
+        return github_trust(ctx, GITHUB_IMAGE_ENVIRONMENT)
+
+    def policies(self, ctx):
+        from provisioning.layers.image import BASE_IMAGES
+
+        stack, p = ctx.stack, ctx.partition
+        builder = naming.role(stack, "image-builder")
+        ours = {"StringEquals": {f"aws:ResourceTag/{STACK_TAG}": stack}}
+        ec2 = lambda kind: ctx.arn("ec2", f"{kind}/*")  # noqa: E731
+        signals = ctx.arn("ssm", f"parameter{naming.bake_signal(stack)}*")
+        return {"bake": policy_document([
+            # EC2's Describe* actions have no resource-level permissions ("Actions, resources, and
+            # condition keys for Amazon EC2"): the engine finds the network and the images by tags
+            {"Sid": "FindTheStack", "Effect": "Allow", "Resource": "*",
+             "Action": ["ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeInstanceStatus",
+                        "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"]},
+            # AWS's public parameters have no account in their ARN
+            {"Sid": "BaseImageParameters", "Effect": "Allow", "Action": ["ssm:GetParameter"],
+             "Resource": [f"arn:{p}:ssm:{ctx.region}::parameter{name}" for name in BASE_IMAGES.values()]},
+            {"Sid": "BakeSignals", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:DeleteParameters"],
+             "Resource": [signals]},
+            {"Sid": "ReadTheBuilderRole", "Effect": "Allow",
+             "Action": ["iam:GetRole", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies",
+                        "iam:GetRolePolicy", "iam:ListRoleTags"],
+             "Resource": [ctx.arn("iam", f"role/{builder}", region=False)]},
+            {"Sid": "ReadTheBuilderProfile", "Effect": "Allow", "Action": ["iam:GetInstanceProfile"],
+             "Resource": [ctx.arn("iam", f"instance-profile/{naming.instance_profile(stack, 'image-builder')}",
+                                  region=False)]},
+            # RunInstances with an instance profile passes its role (IAM User Guide, "Granting a user
+            # permissions to pass a role to an AWS service"), to EC2 only
+            {"Sid": "PassTheBuilderRoleToEc2", "Effect": "Allow", "Action": ["iam:PassRole"],
+             "Resource": [ctx.arn("iam", f"role/{builder}", region=False)],
+             "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}},
+            # a launch names what it uses (the base image of any owner, the stack's subnet and
+            # group) and what it makes (the instance, its volume and network interface), every one
+            # tagged at creation with the stack (tag-on-create needs ec2:CreateTags for
+            # ec2:CreateAction, EC2 User Guide, "Grant permission to tag resources during creation")
+            {"Sid": "LaunchBuilders", "Effect": "Allow", "Action": ["ec2:RunInstances"],
+             "Resource": [ec2("instance"), ec2("volume")],
+             "Condition": {"StringEquals": {f"aws:RequestTag/{STACK_TAG}": stack}}},
+            # the network interface a launch makes is not tagged (the launch tags instance and volume)
+            {"Sid": "LaunchFromTheStacksNetwork", "Effect": "Allow", "Action": ["ec2:RunInstances"],
+             "Resource": [ec2("subnet"), ec2("security-group"), ec2("network-interface"),
+                          f"arn:{p}:ec2:{ctx.region}::image/*"]},
+            {"Sid": "TagWhatItCreates", "Effect": "Allow", "Action": ["ec2:CreateTags"],
+             "Resource": [ec2("instance"), ec2("volume"), f"arn:{p}:ec2:{ctx.region}::image/*"],
+             "Condition": {"StringEquals": {"ec2:CreateAction": ["RunInstances", "CreateImage"],
+                                            f"aws:RequestTag/{STACK_TAG}": stack}}},
+            {"Sid": "StopImageAndTerminateItsBuilders", "Effect": "Allow",
+             "Action": ["ec2:StopInstances", "ec2:TerminateInstances", "ec2:CreateImage"],
+             "Resource": [ec2("instance")], "Condition": ours},
+            {"Sid": "RegisterImages", "Effect": "Allow", "Action": ["ec2:CreateImage"],
+             "Resource": [f"arn:{p}:ec2:{ctx.region}::image/*", f"arn:{p}:ec2:{ctx.region}::snapshot/*"]},
+            # the bake tags an image's snapshots after CreateImage (image.py, _tag_snapshots):
+            # tagging a snapshot with this stack's tag. NOTE: together with DeleteSnapshot on tagged
+            # snapshots this lets the role delete any snapshot it tags; tagging at creation
+            # (CreateImage's TagSpecifications ResourceType "snapshot") would remove the need.
+            {"Sid": "TagItsNewSnapshots", "Effect": "Allow", "Action": ["ec2:CreateTags"],
+             "Resource": [f"arn:{p}:ec2:{ctx.region}::snapshot/*"],
+             "Condition": {"StringEquals": {f"aws:RequestTag/{STACK_TAG}": stack}}},
+            {"Sid": "ItsImagesAndSnapshots", "Effect": "Allow",
+             "Action": ["ec2:DeregisterImage", "ec2:DeleteSnapshot"],
+             "Resource": [f"arn:{p}:ec2:{ctx.region}::image/*", f"arn:{p}:ec2:{ctx.region}::snapshot/*"],
+             "Condition": ours},
         ])}
 
 
@@ -899,6 +1012,80 @@ class Queue(Resource):
         return {"queue-url": state["url"]}
 
 
+class FailureQueue(Queue):
+    """The verification Lambda's on-failure destination: events SES refused after Lambda's retries
+    (a sandboxed recipient, a throttle) wait here two weeks for a person, instead of being lost.
+    SQS-managed SSE: Lambda's delivery needs no KMS permission."""
+
+    def __init__(self):
+        self.dead_letter, self.name, self.depends_on = True, FAILURE_QUEUE, ()
+
+    def queue_name(self, ctx) -> str:
+        return failure_queue_name(ctx.stack)
+
+    def attributes(self, ctx) -> dict[str, str]:
+        return {"MessageRetentionPeriod": "1209600", "SqsManagedSseEnabled": "true"}
+
+    def create(self, ctx, deps):
+        return {**super().create(ctx, deps), "arn": failure_queue_arn(ctx)}
+
+
+class FailureDestination(Resource):
+    """``PutFunctionEventInvokeConfig`` on the verification Lambda: at most ``LAMBDA_RETRIES``
+    retries, events at most ``LAMBDA_MAX_EVENT_AGE`` seconds old, then the failure queue (Lambda
+    Developer Guide, "Configuring destinations for asynchronous invocation"). One config per
+    function, found by the function's name. A put replaces the whole config (Lambda API
+    reference, PutFunctionEventInvokeConfig: "overwrites")."""
+    name, service, kind = FAILURE_DESTINATION, "lambda", "Lambda event invoke config"
+    depends_on = (LAMBDA, FAILURE_QUEUE, LAMBDA_ROLE)
+
+    def wanted(self, ctx) -> dict:
+        return {"retries": LAMBDA_RETRIES, "max_age": LAMBDA_MAX_EVENT_AGE, "on_failure": failure_queue_arn(ctx)}
+
+    def find_all(self, ctx, deps):
+        name = naming.lambda_function(ctx.stack)
+        try:
+            config = ctx.client("lambda").get_function_event_invoke_config(FunctionName=name)
+        except ClientError as error:
+            if error_code(error) == "ResourceNotFoundException":
+                return []
+            raise
+        destination = (config.get("DestinationConfig") or {}).get("OnFailure") or {}
+        return [{"id": name, "retries": config.get("MaximumRetryAttempts"),
+                 "max_age": config.get("MaximumEventAgeInSeconds"), "on_failure": destination.get("Destination")}]
+
+    def _put(self, ctx) -> dict:
+        name, want = naming.lambda_function(ctx.stack), self.wanted(ctx)
+        # Lambda checks the execution role may send to the queue; a just-written policy may not be
+        # visible yet (InvalidParameterValueException naming the role): retried for a bounded time
+        retry_role_propagation(lambda: ctx.client("lambda").put_function_event_invoke_config(
+            FunctionName=name, MaximumRetryAttempts=want["retries"], MaximumEventAgeInSeconds=want["max_age"],
+            DestinationConfig={"OnFailure": {"Destination": want["on_failure"]}}), what=f"Lambda {name}")
+        return {"id": name, **want}
+
+    def create(self, ctx, deps):
+        return self._put(ctx)
+
+    def drift(self, ctx, state, deps):
+        want = self.wanted(ctx)
+        return [Drift(key, state.get(key), value) for key, value in want.items() if state.get(key) != value]
+
+    def reconcile(self, ctx, state, drift, deps):
+        return self._put(ctx)
+
+    def delete(self, ctx, state):
+        try:
+            with tolerate("ResourceNotFoundException"):
+                ctx.client("lambda").delete_function_event_invoke_config(FunctionName=state["id"])
+        except (NotImplementedError, ClientError) as error:
+            if not emulator_lacks(error, ctx.client("lambda")):
+                raise
+            report_not_deleted(ctx, f"Lambda event invoke config of {state['id']}", error)
+
+    def outputs(self, state):
+        return {"on-failure-destination": state["on_failure"]}
+
+
 # --- CodeDeploy ------------------------------------------------------------------------------
 class Application(Resource):
     name, service, kind = APPLICATION, "codedeploy", "CodeDeploy application"
@@ -1055,7 +1242,8 @@ def build(config: StackConfig) -> list[Resource]:
     resources: list[Resource] = [
         TopicKey(), Topic(), LambdaRole(), LambdaLogGroup(), VerificationLambda(), LambdaPermission(),
         Subscription(), SesIdentity(), MailRecords(), Queue(dead_letter=True), Queue(dead_letter=False),
-        CodeDeployRole(), Application(), DeploymentGroup(), GithubOidcProvider(), CiRole(), DjangoSecret(),
+        CodeDeployRole(), Application(), DeploymentGroup(), GithubOidcProvider(), CiRole(), ImageRole(),
+        DjangoSecret(), FailureQueue(), FailureDestination(),
     ]
 
     def values(deps):
@@ -1067,6 +1255,8 @@ def build(config: StackConfig) -> list[Resource]:
             "codedeploy-application": deps[APPLICATION]["id"],
             "codedeploy-group": deps[GROUP]["id"],
             "ci-role-arn": deps[CI_ROLE]["arn"],
+            "image-role-arn": deps[IMAGE_ROLE]["arn"],
+            "lambda-failure-queue-url": deps[FAILURE_QUEUE]["url"],
             "ses-identity": deps[SES_IDENTITY]["id"],
             "sender": config.sender,
             "domain": config.domain,
@@ -1074,7 +1264,7 @@ def build(config: StackConfig) -> list[Resource]:
         }
 
     outputs = Parameters("pipeline", (TOPIC, QUEUE, DEAD_LETTER, LAMBDA, APPLICATION, GROUP, CI_ROLE,
-                                      SES_IDENTITY, DJANGO_SECRET), values)
+                                      IMAGE_ROLE, SES_IDENTITY, DJANGO_SECRET, FAILURE_QUEUE), values)
     return [*resources, outputs]
 
 

@@ -72,6 +72,11 @@ def prerequisites(config, aws, zone, fake_builder, moto_ebs_default_key):
 def moto_ebs_default_key(monkeypatch):
     """moto 5.2.5 stores the default EBS key but implements neither reading nor resetting it
     (MOTO.md); in-process, teach it both, answering as AWS does (alias/aws/ebs by default)."""
+    teach_moto_ebs_default_key(monkeypatch)
+
+
+def teach_moto_ebs_default_key(monkeypatch):
+    """The fixture's body, for module-scoped set-ups with their own ``pytest.MonkeyPatch``."""
     from moto.core.responses import ActionResult
     from moto.ec2.responses import EC2Response
 

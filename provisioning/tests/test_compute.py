@@ -88,7 +88,9 @@ def test_first_apply_creates_every_resource_as_configured(built, ctx, config):
     asg = ctx.client("autoscaling").describe_auto_scaling_groups(
         AutoScalingGroupNames=["cloudsite-dev-app"])["AutoScalingGroups"][0]
     assert (asg["MinSize"], asg["DesiredCapacity"], asg["MaxSize"]) == (1, 1, 2)
-    assert asg["HealthCheckType"] == "ELB" and asg["TargetGroupARNs"] == [group["TargetGroupArn"]]
+    # EC2 until a deployment has succeeded (manage.py deploy switches it to ELB): see test below
+    assert asg["HealthCheckType"] == "EC2" and asg["TargetGroupARNs"] == [group["TargetGroupArn"]]
+    assert asg["HealthCheckGracePeriod"] == 300
     assert sorted(asg["VPCZoneIdentifier"].split(",")) == sorted(public)
     assert asg["LaunchTemplate"]["Version"] == "$Default"
     assert {t["Key"]: t["PropagateAtLaunch"] for t in asg["Tags"]}["cloudsite:stack"] is True
@@ -126,8 +128,13 @@ def test_instance_policy_names_this_stacks_arns(built, ctx):
     assert statements["AppBucketObjects"]["Resource"] == ["arn:aws:s3:::cloudsite-dev-app-123456789012-us-east-1/*"]
     data = {p["Name"].rsplit("/", 1)[1]: p["Value"] for page in ctx.client("ssm").get_paginator(
         "get_parameters_by_path").paginate(Path="/cloudsite/dev/data/") for p in page["Parameters"]}
-    assert statements["ReadDatabaseSecret"]["Resource"] == [data["db-secret-arn"]]
-    assert data["db-secret-arn"].startswith("arn:aws:secretsmanager:us-east-1:123456789012:secret:")
+    # the app user's secret (Secrets Manager's six random characters), never the master's
+    assert statements["ReadDatabaseSecret"]["Resource"] == [
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:cloudsite/dev/db-app-??????"]
+    assert statements["DatabaseSecretKeyThroughSecretsManager"]["Resource"] == [data["rds-key-arn"]]
+    assert statements["DatabaseSecretKeyThroughSecretsManager"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}
+    assert "dynamodb:BatchGetItem" in statements["TokenTable"]["Action"]
     assert statements["BucketKey"]["Resource"] == [data["s3-key-arn"]]
     assert statements["PublishVerification"]["Resource"] == ["arn:aws:sns:us-east-1:123456789012:cloudsite-dev-verification"]
     assert statements["CeleryQueue"]["Resource"] == ["arn:aws:sqs:us-east-1:123456789012:cloudsite-dev-celery"]
@@ -227,7 +234,7 @@ def drift_load_balancer(ctx):
 
 def drift_asg(ctx):
     ctx.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName="cloudsite-dev-app", MaxSize=7,
-                                                        HealthCheckType="EC2")
+                                                        HealthCheckGracePeriod=10)
 
 
 def drift_scaling_policy(ctx):
@@ -343,3 +350,29 @@ def test_teardown_scales_the_group_to_zero_first_and_removes_everything(built, c
 def test_the_scaling_policy_reports_its_alarms(built, config):
     outputs = status(config)["compute.scaling-policy"].outputs
     assert "alarms" in outputs  # AWS creates a high and a low alarm; moto none ("-")
+
+
+def group_health(ctx):
+    group = ctx.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=["cloudsite-dev-app"])["AutoScalingGroups"][0]
+    return group["HealthCheckType"], group["HealthCheckGracePeriod"]
+
+
+def test_elb_health_checks_after_a_deployment_are_no_drift_and_never_flipped_back(built, config, ctx):
+    # what manage.py deploy does after the first successful deployment
+    ctx.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName="cloudsite-dev-app",
+                                                        HealthCheckType="ELB", HealthCheckGracePeriod=300)
+    assert status(config)["compute.asg"].action == "ok"
+    ctx.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName="cloudsite-dev-app", MaxSize=7)
+    assert apply(config)["compute.asg"].action == "update"
+    assert group_health(ctx) == ("ELB", 300)
+    assert status(config)["compute.asg"].action == "ok"
+
+
+def test_a_health_check_type_of_neither_kind_is_drift_and_goes_back_to_ec2(built, config, ctx):
+    ctx.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName="cloudsite-dev-app",
+                                                        HealthCheckType="VPC_LATTICE")
+    found = status(config)["compute.asg"]
+    assert found.action == "drifted"
+    assert apply(config)["compute.asg"].action == "update"
+    assert group_health(ctx) == ("EC2", 300)

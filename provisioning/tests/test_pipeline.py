@@ -82,14 +82,28 @@ def test_resources_are_made_as_configured(built, ctx, prereqs):
     (subscription,) = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
     assert subscription["Protocol"] == "lambda" and subscription["Endpoint"] == config["FunctionArn"]
 
-    # the Lambda's role: SES from the stack's identity, its table, its logs; nothing else
+    # the Lambda's role: SES from the stack's sender (to the sandbox's verified recipients too), its
+    # table, its logs, its failure destination; nothing else
     lambda_policy = iam.get_role_policy(RoleName="cloudsite-dev-lambda", PolicyName="verification-mail")["PolicyDocument"]
     assert sorted(actions(lambda_policy)) == ["dynamodb:UpdateItem", "logs:CreateLogStream", "logs:PutLogEvents",
-                                              "ses:SendEmail", "ses:SendRawEmail"]
+                                              "ses:SendEmail", "sqs:SendMessage"]
     resources = {r for s in statements(lambda_policy) for r in s["Resource"]}
     assert resources == {f"arn:aws:ses:{region}:{ACCOUNT}:identity/dev.example.com",
+                         f"arn:aws:ses:{region}:{ACCOUNT}:identity/*",
                          f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/cloudsite-dev-verification-tokens",
-                         f"arn:aws:logs:{region}:{ACCOUNT}:log-group:/aws/lambda/cloudsite-dev-verification-mail:*"}
+                         f"arn:aws:logs:{region}:{ACCOUNT}:log-group:/aws/lambda/cloudsite-dev-verification-mail:*",
+                         f"arn:aws:sqs:{region}:{ACCOUNT}:cloudsite-dev-verification-mail-failures"}
+    (send,) = [s for s in statements(lambda_policy) if s["Sid"] == "SendFromTheStackIdentity"]
+    assert send["Condition"] == {"StringEquals": {"ses:FromAddress": "no-reply@dev.example.com"}}
+
+    # failed asynchronous invocations: two retries, bounded age, then the failure queue (SSE-SQS)
+    invoke = lam.get_function_event_invoke_config(FunctionName=config["FunctionName"])
+    assert invoke["MaximumRetryAttempts"] == 2 and invoke["MaximumEventAgeInSeconds"] == 3600
+    failures = f"arn:aws:sqs:{region}:{ACCOUNT}:cloudsite-dev-verification-mail-failures"
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == failures
+    failure_url = sqs.get_queue_url(QueueName="cloudsite-dev-verification-mail-failures")["QueueUrl"]
+    assert sqs.get_queue_attributes(QueueUrl=failure_url, AttributeNames=["All"])["Attributes"][
+        "SqsManagedSseEnabled"] == "true"
     group = ctx.client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/cloudsite-dev")["logGroups"][0]
     assert group["retentionInDays"] == 30
 
@@ -143,6 +157,7 @@ def test_resources_are_made_as_configured(built, ctx, prereqs):
         "dead-letter-queue-url": sqs.get_queue_url(QueueName="cloudsite-dev-celery-dead-letter")["QueueUrl"],
         "lambda-name": "cloudsite-dev-verification-mail", "codedeploy-application": "cloudsite-dev",
         "codedeploy-group": "cloudsite-dev-app", "ci-role-arn": role["Arn"], "ses-identity": "dev.example.com",
+        "image-role-arn": f"arn:aws:iam::{ACCOUNT}:role/cloudsite-dev-image", "lambda-failure-queue-url": failure_url,
         "sender": "no-reply@dev.example.com", "domain": "dev.example.com", "django-secret-name": "cloudsite/dev/django-secret-key"}
     secret = ctx.client("secretsmanager").get_secret_value(SecretId="cloudsite/dev/django-secret-key")["SecretString"]
     assert len(secret) >= 50
@@ -152,7 +167,7 @@ def test_resources_are_made_as_configured(built, ctx, prereqs):
 
 def test_no_policy_grants_a_wildcard_action(built, ctx):
     iam = ctx.client("iam")
-    for role in ("cloudsite-dev-lambda", "cloudsite-dev-codedeploy", "cloudsite-dev-ci"):
+    for role in ("cloudsite-dev-lambda", "cloudsite-dev-codedeploy", "cloudsite-dev-ci", "cloudsite-dev-image"):
         for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
             document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
             assert all("*" not in action for action in actions(document)), (role, name)
@@ -212,6 +227,18 @@ def test_drift_is_seen_and_reconciled(built, config, name, spoil, setting):
     assert results[name].action == "update"
     _, counter = apply(config)
     assert counter.mutating == 0
+
+
+def test_failure_destination_drift_is_seen(built, config):
+    """Seen here; reconciled in test_pipeline_stubbed: moto's put appends a config where AWS's
+    overwrites, and its get answers the first one, so the spoiled config would stay."""
+    lam = make_context(config).client("lambda")
+    lam.delete_function_event_invoke_config(FunctionName="cloudsite-dev-verification-mail")
+    lam.put_function_event_invoke_config(FunctionName="cloudsite-dev-verification-mail", MaximumRetryAttempts=0)
+    status = {r.name: r for r in engine_for(make_context(config), ["pipeline"]).status()}
+    result = status["pipeline.lambda-failure-destination"]
+    assert result.action == "drifted", result.changes
+    assert {c.split(":")[0].split(" ")[0] for c in result.changes} >= {"retries", "on_failure"}, result.changes
 
 
 def test_dns_records_follow_the_dkim_tokens(built, config, prereqs):
@@ -274,6 +301,7 @@ def test_provision_pipeline_command_plan_apply_rerun(stacks_dir, prereqs):
                      stdout=out, stderr=io.StringIO())
         return out.getvalue()
 
-    assert "18 to create" in run("--plan") and "(0 mutating AWS calls" in run("--plan")
-    assert "18 created" in run()
-    assert "0 created, 0 updated, 18 unchanged" in run() and "(0 mutating AWS calls" in run()
+    # 18 recipes, and the image role, the Lambda's failure queue and its destination (issue #13)
+    assert "21 to create" in run("--plan") and "(0 mutating AWS calls" in run("--plan")
+    assert "21 created" in run()
+    assert "0 created, 0 updated, 21 unchanged" in run() and "(0 mutating AWS calls" in run()

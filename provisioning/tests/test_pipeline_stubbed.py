@@ -152,3 +152,56 @@ def test_lambda_retries_while_its_new_role_cannot_be_assumed(config, monkeypatch
     with pytest.raises(ClientError):  # other invalid values are not retried
         pipeline.retry_role_propagation(lambda: (_ for _ in ()).throw(other), what="x")
     assert client is not None and naming.lambda_function("dev")
+
+
+# --- the Lambda's on-failure destination (PutFunctionEventInvokeConfig) -----------------------
+# moto implements the event invoke config calls, but its put appends a second config and its get
+# answers the first, where AWS's put overwrites (Lambda API reference,
+# PutFunctionEventInvokeConfig): a reconcile is checked as the exact request here.
+FUNCTION = "cloudsite-prod-verification-mail"
+FAILURES = f"arn:aws:sqs:us-east-1:{ACCOUNT}:cloudsite-prod-verification-mail-failures"
+PUT = {"FunctionName": FUNCTION, "MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600,
+       "DestinationConfig": {"OnFailure": {"Destination": FAILURES}}}
+
+
+@pytest.fixture
+def stubbed_lambda(prod_config):
+    ctx = make_context(prod_config)
+    ctx._account = ACCOUNT
+    with Stubber(ctx.client("lambda")) as stubber:
+        yield ctx, stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_failure_destination_puts_retries_age_and_queue_retrying_while_the_role_propagates(stubbed_lambda):
+    ctx, stubber = stubbed_lambda
+    stubber.add_client_error("put_function_event_invoke_config", "InvalidParameterValueException",
+                             "The function's execution role does not have permissions to call SendMessage on "
+                             f"{FAILURES}", expected_params=PUT)
+    stubber.add_response("put_function_event_invoke_config", {}, PUT)
+    state = pipeline.FailureDestination().create(ctx, {})
+    assert state == {"id": FUNCTION, "retries": 2, "max_age": 3600, "on_failure": FAILURES}
+
+
+def test_failure_destination_drift_is_put_whole(stubbed_lambda):
+    ctx, stubber = stubbed_lambda
+    recipe = pipeline.FailureDestination()
+    stubber.add_response("get_function_event_invoke_config", {
+        "FunctionArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{FUNCTION}", "MaximumRetryAttempts": 0,
+        "MaximumEventAgeInSeconds": 21600, "DestinationConfig": {"OnFailure": {}}}, {"FunctionName": FUNCTION})
+    (state,) = recipe.find_all(ctx, {})
+    drift = recipe.drift(ctx, state, {})
+    assert {d.setting for d in drift} == {"retries", "max_age", "on_failure"}
+    stubber.add_response("put_function_event_invoke_config", {}, PUT)
+    assert recipe.reconcile(ctx, state, drift, {})["on_failure"] == FAILURES
+
+
+def test_failure_destination_absent_is_found_as_nothing_and_delete_tolerates_gone(stubbed_lambda):
+    ctx, stubber = stubbed_lambda
+    recipe = pipeline.FailureDestination()
+    stubber.add_client_error("get_function_event_invoke_config", "ResourceNotFoundException",
+                             expected_params={"FunctionName": FUNCTION})
+    assert recipe.find_all(ctx, {}) == []
+    stubber.add_client_error("delete_function_event_invoke_config", "ResourceNotFoundException",
+                             expected_params={"FunctionName": FUNCTION})
+    recipe.delete(ctx, {"id": FUNCTION})

@@ -2,6 +2,9 @@
 
 Exit 0 when the deployment succeeded (the site's URL is printed), 1 when it failed (the failing
 instance's lifecycle event and its message), timed out, or AWS refused; 2 for bad usage.
+After a successful deployment the auto scaling group is switched from EC2 to ELB health checks
+(once: the compute layer creates it on EC2 so that instances without the app are not replaced
+before the first deployment; see ``AutoScalingGroup``).
 ``--plan`` prints what would be uploaded and deployed and makes no mutating call.
 """
 from __future__ import annotations
@@ -14,6 +17,8 @@ from django.core.management.base import CommandError
 from deploy.bundle import BundleError, build_bundle
 from provisioning import naming, resource
 from provisioning.cli import EXIT_FAILED, ProvisioningCommand
+from provisioning.engine import describe_error
+from provisioning.layers.compute import AutoScalingGroup
 from provisioning.resource import error_code
 
 TERMINAL_FAILURES = ("Failed", "Stopped")
@@ -64,6 +69,27 @@ class Command(ProvisioningCommand):
         out.write(f"deployment {deployment} created; waiting (at most {options['timeout']}s)")
         self.wait(codedeploy, deployment, timeout=options["timeout"], poll=options["poll"])
         out.write(f"deployed {bundle.sha256[:12]} to stack {stack}: https://{ctx.config.domain}/")
+        self.switch_to_elb_health_checks(ctx.client("autoscaling"), naming.auto_scaling_group(stack))
+
+    def switch_to_elb_health_checks(self, autoscaling, group: str) -> None:
+        """Once a deployment has succeeded, let the group replace instances the load balancer finds
+        unhealthy: ``UpdateAutoScalingGroup(HealthCheckType="ELB")`` when it is still on EC2 (a
+        no-op afterwards, so every later deploy makes only the describe call)."""
+        try:
+            groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"]
+            if not groups:
+                raise CommandError(f"deployed, but the auto scaling group {group} does not exist: "
+                                   "run provision_compute", returncode=EXIT_FAILED)
+            if groups[0].get("HealthCheckType") != "EC2":
+                return
+            autoscaling.update_auto_scaling_group(
+                AutoScalingGroupName=group, HealthCheckType="ELB",
+                HealthCheckGracePeriod=AutoScalingGroup.GRACE)
+        except ClientError as error:
+            raise CommandError(f"deployed, but {group} is still on EC2 health checks ({describe_error(error)}); "
+                               "run deploy again to switch it to ELB", returncode=EXIT_FAILED) from None
+        self.stdout.write(f"{group}: health checks switched from EC2 to ELB (grace {AutoScalingGroup.GRACE}s): "
+                          "the group now replaces instances the load balancer finds unhealthy")
 
     @staticmethod
     def _exists(s3, bucket: str, key: str) -> bool:
