@@ -1,4 +1,4 @@
-"""The user endpoints of ``shared/API.md``. Serializers validate; views stay thin."""
+"""The user endpoints of ``docs/API.md``. Serializers validate; views stay thin."""
 import time
 
 from django.conf import settings

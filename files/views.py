@@ -1,4 +1,4 @@
-"""The ``…/self/pic`` endpoints of ``shared/API.md``, and the download link. Views stay thin."""
+"""The ``…/self/pic`` endpoints of ``docs/API.md``, and the download link. Views stay thin."""
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpResponseRedirect

@@ -154,7 +154,7 @@ def group_health(autoscaling):
 
 def test_a_successful_deployment_switches_the_group_to_elb_health_checks(deployable, stacks_dir, monkeypatch):
     autoscaling = make_group("EC2")
-    # moto's deployments never succeed (../shared/MOTO.md): the wait is the stubbed part, see above
+    # moto's deployments never succeed (docs/moto.md): the wait is the stubbed part, see above
     monkeypatch.setattr(Command, "wait", lambda self, *args, **kwargs: None)
     code, out, err = run("--stack", "dev", "--stacks-dir", str(stacks_dir))
     assert code == 0, err

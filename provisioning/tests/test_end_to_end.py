@@ -15,7 +15,7 @@ from provisioning.emulator import BakeScriptStandIn
 from provisioning.testing import moto_server
 
 STACK, REGION = "local", "us-east-1"
-# moto implements no CodeDeploy delete (../shared/MOTO.md): teardown calls the real APIs and says
+# moto implements no CodeDeploy delete (docs/moto.md): teardown calls the real APIs and says
 # "NOT DELETED"; the exact delete requests are checked with botocore's Stubber in
 # test_pipeline_stubbed.py::test_delete_calls_the_real_apis_and_tolerates_what_is_already_gone.
 EMULATOR_CANNOT_DELETE = {
