@@ -238,6 +238,10 @@ def test_least_privilege_figure(proved, capsys):
             if not why:
                 unexplained.setdefault(actor, []).append(row)
     lines += [f"expected denial: {d}" for d in proved["outcome"].expected_denials]
+    flows_seen = {}
+    for call in proved["recorder"].calls:
+        flows_seen.setdefault(call.flow, set()).add(f"{call.service}:{call.operation}")
+    lines += [f"recorded in {flow}: {', '.join(sorted(ops))}" for flow, ops in flows_seen.items()]
     report = "\n".join(lines)
     var = Path(__file__).resolve().parents[2] / "var"
     var.mkdir(exist_ok=True)

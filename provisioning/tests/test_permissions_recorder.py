@@ -1,0 +1,68 @@
+"""The recorder and the call-to-request table on small cases (moto in-process)."""
+import boto3
+import pytest
+from moto import mock_aws
+
+from provisioning.iam import allow, document
+from provisioning.permissions.proof import Proof, map_call
+from provisioning.permissions.recorder import Recorder, recording
+from provisioning.permissions.requests import World
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+
+
+@pytest.fixture
+def world():
+    with mock_aws():
+        yield World(boto3.Session(region_name=REGION), ACCOUNT, REGION)
+
+
+def test_only_calls_made_as_an_actor_are_recorded_with_their_parameters(world):
+    recorder = Recorder()
+    with recording(recorder):
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="bkt")  # the harness: no actor
+        with recorder.acting("app", "upload"):
+            s3.put_object(Bucket="bkt", Key="k", Body=b"secret bytes")
+    (call,) = recorder.calls
+    assert (call.actor, call.flow, call.service, call.operation) == ("app", "upload", "s3", "PutObject")
+    assert call.params == {"Bucket": "bkt", "Key": "k"}  # bodies are never kept
+
+
+def test_clients_made_outside_recording_are_not_hooked(world):
+    recorder = Recorder()
+    s3 = boto3.client("s3", region_name=REGION)
+    with recording(recorder), recorder.acting("app"):
+        s3.list_buckets()
+    assert recorder.calls == []
+
+
+def test_an_operation_the_table_does_not_know_fails_the_proof_naming_it(world):
+    iam = world.client("iam")
+    iam.create_role(RoleName="app", AssumeRolePolicyDocument="{}")
+    iam.put_role_policy(RoleName="app", PolicyName="p", PolicyDocument=__import__("json").dumps(
+        document(allow("All", ["iam:ListUsers"], "*"))))
+    recorder = Recorder(on_call=map_call(world))
+    with recording(recorder), recorder.acting("app"):
+        boto3.client("iam").list_users()
+    failures = Proof(world, {"app": "app"}).check(recorder.calls).failures
+    assert failures == ["app: iam ListUsers: UnknownOperation: iam ListUsers is not in the permission table "
+                        "(provisioning/permissions/requests.py): add what IAM authorises for it"]
+
+
+def test_an_sse_kms_put_implies_generate_data_key_on_the_buckets_key(world):
+    kms, s3 = world.client("kms"), world.client("s3")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    kms.create_alias(AliasName="alias/pictures", TargetKeyId=key)
+    s3.create_bucket(Bucket="bkt")
+    s3.put_bucket_encryption(Bucket="bkt", ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}]})
+    recorder = Recorder(on_call=map_call(world))
+    with recording(recorder), recorder.acting("app"):
+        boto3.client("s3", region_name=REGION).put_object(Bucket="bkt", Key="u/1.png", Body=b"x")
+    (call,) = recorder.calls
+    put, generate = call.requests
+    assert (put.action, put.resource) == ("s3:PutObject", "arn:aws:s3:::bkt/u/1.png")
+    assert (generate.action, generate.resource, generate.key) == ("kms:GenerateDataKey", key, key)
+    assert generate.context == {"kms:ViaService": "s3.us-east-1.amazonaws.com", "kms:CallerAccount": ACCOUNT,
+                                "kms:ResourceAliases": ["alias/pictures"]}
