@@ -128,7 +128,7 @@ def proved(tmp_path_factory, django_db_setup, django_db_blocker):
 
 def test_the_flows_ran_as_in_production(proved):
     results = proved["results"]
-    assert results["lambda"] == {"sent": 1, "duplicates": 0, "dropped": 0} or results["lambda"]["sent"] == 1
+    assert results["lambda"]["sent"] == 1, results["lambda"]  # SES took the e-mail
     assert results["env"]["DATABASE_URL"].startswith("mysql://cloudsite_app:")
     code, out = results["ci"]["deploy"]
     assert code == 1 and "deployment" in out, out  # moto's deployment stays Created: the bounded wait
