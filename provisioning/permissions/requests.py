@@ -91,9 +91,6 @@ class World:
         key = self.client("sns").get_topic_attributes(TopicArn=topic_arn)["Attributes"].get("KmsMasterKeyId")
         return self.key_arn(key) if key else None
 
-    def queue_arn(self, url: str) -> str:
-        return self.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-
     def ec2_tags(self, resource_id: str) -> dict[str, str]:
         tags = self.client("ec2").describe_tags(Filters=[{"Name": "resource-id", "Values": [resource_id]}])["Tags"]
         return {t["Key"]: t["Value"] for t in tags}
@@ -297,9 +294,31 @@ def codedeploy_create_deployment(world, call):
                        implied_by=by)])
 
 
+# SQS with a customer managed key: a producer needs kms:GenerateDataKey and kms:Decrypt, a
+# consumer kms:Decrypt (SQS Developer Guide, "Key management"); SQS-managed SSE implies nothing.
+SQS_KMS = {"sqs:SendMessage": ["kms:GenerateDataKey", "kms:Decrypt"], "sqs:ReceiveMessage": ["kms:Decrypt"]}
+
+
 def sqs_queue(action: str):
     def mapping(world, call):
-        return [Request(action, world.queue_arn(call.params["QueueUrl"]))]
+        url = call.params["QueueUrl"]
+        attributes = world.client("sqs").get_queue_attributes(
+            QueueUrl=url, AttributeNames=["QueueArn", "KmsMasterKeyId"])["Attributes"]
+        requests = [Request(action, attributes["QueueArn"])]
+        key = attributes.get("KmsMasterKeyId")
+        if key and action in SQS_KMS and key != "alias/aws/sqs":
+            requests += kms_implied(world, world.key_arn(key), SQS_KMS[action], "sqs", f"sqs {call.operation}")
+        return requests
+    return mapping
+
+
+def autoscaling_group(action: str):
+    def mapping(world, call):
+        name = call.params["AutoScalingGroupName"]
+        groups = world.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])
+        arn = groups["AutoScalingGroups"][0]["AutoScalingGroupARN"] if groups["AutoScalingGroups"] else \
+            world.arn("autoscaling", f"autoScalingGroup:*:autoScalingGroupName/{name}")
+        return [Request(action, arn)]
     return mapping
 
 
@@ -482,6 +501,9 @@ OPERATIONS = {
         "GetRole", "ListRoleTags", "ListRolePolicies", "GetRolePolicy", "ListAttachedRolePolicies",
         "ListInstanceProfilesForRole")},
     ("iam", "GetInstanceProfile"): iam_profile("iam:GetInstanceProfile"),
+    # deploy's switch of the group's health check to ELB (issue #13, defect 13)
+    ("autoscaling", "DescribeAutoScalingGroups"): no_resource("autoscaling:DescribeAutoScalingGroups"),
+    ("autoscaling", "UpdateAutoScalingGroup"): autoscaling_group("autoscaling:UpdateAutoScalingGroup"),
 }
 
 

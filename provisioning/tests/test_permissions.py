@@ -299,3 +299,16 @@ def test_the_posture_checks_pass_on_the_whole_stack(proved):
 
     problems = posture.check_stack(make_context(proved["config"]))
     assert [p for p in problems if "not encrypted" not in p] == []  # moto's baked images: test_posture
+
+
+def test_ci_may_switch_only_its_own_groups_health_check(proved):
+    """deploy's ELB health-check switch (helper edge): the group's real ARN, another group's not."""
+    from provisioning.permissions.requests import Request
+
+    asg = boto3.client("autoscaling", region_name=flows.REGION)
+    (group,) = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[naming.auto_scaling_group(flows.STACK)])[
+        "AutoScalingGroups"]
+    proof, other = proved["proof"], group["AutoScalingGroupARN"].replace("cloudsite-dev-app", "someone-elses")
+    assert proof.decide("ci", Request("autoscaling:UpdateAutoScalingGroup", group["AutoScalingGroupARN"])).allowed
+    assert not proof.decide("ci", Request("autoscaling:UpdateAutoScalingGroup", other)).allowed
+    assert proof.decide("ci", Request("autoscaling:DescribeAutoScalingGroups", "*")).allowed

@@ -66,3 +66,22 @@ def test_an_sse_kms_put_implies_generate_data_key_on_the_buckets_key(world):
     assert (generate.action, generate.resource, generate.key) == ("kms:GenerateDataKey", key, key)
     assert generate.context == {"kms:ViaService": "s3.us-east-1.amazonaws.com", "kms:CallerAccount": ACCOUNT,
                                 "kms:ResourceAliases": ["alias/pictures"]}
+
+
+def test_sqs_with_a_customer_key_implies_kms_and_with_sqs_managed_sse_nothing(world):
+    key = world.client("kms").create_key()["KeyMetadata"]["Arn"]
+    sqs = world.client("sqs")
+    cmk = sqs.create_queue(QueueName="cmk", Attributes={"KmsMasterKeyId": key})["QueueUrl"]
+    managed = sqs.create_queue(QueueName="managed", Attributes={"SqsManagedSseEnabled": "true"})["QueueUrl"]
+    recorder = Recorder(on_call=map_call(world))
+    with recording(recorder), recorder.acting("worker"):
+        client = boto3.client("sqs", region_name=REGION)
+        client.send_message(QueueUrl=cmk, MessageBody="m")
+        client.receive_message(QueueUrl=cmk)
+        client.send_message(QueueUrl=managed, MessageBody="m")
+    send, receive, plain = (c.requests for c in recorder.calls)
+    assert [(r.action, r.key) for r in send] == [("sqs:SendMessage", None), ("kms:GenerateDataKey", key),
+                                                 ("kms:Decrypt", key)]
+    assert [(r.action, r.key) for r in receive] == [("sqs:ReceiveMessage", None), ("kms:Decrypt", key)]
+    assert [r.action for r in plain] == ["sqs:SendMessage"]
+    assert send[1].context["kms:ViaService"] == "sqs.us-east-1.amazonaws.com"
