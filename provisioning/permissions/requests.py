@@ -72,7 +72,13 @@ class World:
         return json.loads(policy) if isinstance(policy, str) else policy
 
     def bucket_key(self, bucket: str) -> str | None:
-        rules = self.client("s3").get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+        s3 = self.client("s3")
+        try:
+            rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+        except s3.exceptions.ClientError as error:  # AWS answers SSE-S3 for every bucket; moto may have none
+            if error.response["Error"]["Code"] == "ServerSideEncryptionConfigurationNotFoundError":
+                return None
+            raise
         default = rules[0]["ApplyServerSideEncryptionByDefault"]
         if default.get("SSEAlgorithm") != "aws:kms":
             return None
@@ -83,6 +89,17 @@ class World:
         if head.get("ServerSideEncryption") != "aws:kms":
             return None
         return self.key_arn(head["SSEKMSKeyId"])
+
+    def bucket_policy(self, bucket: str) -> dict | None:
+        import json
+
+        s3 = self.client("s3")
+        try:
+            return json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+        except s3.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] == "NoSuchBucketPolicy":
+                return None
+            raise
 
     def secret(self, secret_id: str) -> dict:
         return self.client("secretsmanager").describe_secret(SecretId=secret_id)
@@ -110,13 +127,17 @@ def kms_implied(world: World, key_arn: str | None, actions: list[str], via: str,
 
 
 # --- per service ------------------------------------------------------------------------------
+# Every client here talks HTTPS: the TLS-only bucket policy's aws:SecureTransport is true.
+S3_CONTEXT = {"aws:SecureTransport": True}
+
+
 def s3_object(world, call, action: str):
     p = call.params
-    return [Request(action, f"arn:{world.partition}:s3:::{p['Bucket']}/{p['Key']}")]
+    return [Request(action, f"arn:{world.partition}:s3:::{p['Bucket']}/{p['Key']}", dict(S3_CONTEXT))]
 
 
 def s3_bucket(world, call, action: str):
-    return [Request(action, f"arn:{world.partition}:s3:::{call.params['Bucket']}")]
+    return [Request(action, f"arn:{world.partition}:s3:::{call.params['Bucket']}", dict(S3_CONTEXT))]
 
 
 def s3_put_key(world, call) -> str | None:
@@ -158,7 +179,8 @@ def s3_get(world, call):
         key = world.object_key(p["Bucket"], p["Key"])
     except world.client("s3").exceptions.ClientError:
         return s3_object(world, call, "s3:GetObject") + [
-            Request("s3:ListBucket", f"arn:{world.partition}:s3:::{p['Bucket']}", implied_by=f"{by} of a missing key")]
+            Request("s3:ListBucket", f"arn:{world.partition}:s3:::{p['Bucket']}", dict(S3_CONTEXT),
+                    implied_by=f"{by} of a missing key")]
     return s3_object(world, call, "s3:GetObject") + kms_implied(world, key, ["kms:Decrypt"], "s3", by)
 
 

@@ -5,7 +5,7 @@ from moto import mock_aws
 
 from provisioning.iam import allow, document
 from provisioning.permissions.proof import Proof, map_call
-from provisioning.permissions.recorder import Recorder, recording
+from provisioning.permissions.recorder import Call, Recorder, recording
 from provisioning.permissions.requests import World
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -85,3 +85,27 @@ def test_sqs_with_a_customer_key_implies_kms_and_with_sqs_managed_sse_nothing(wo
     assert [(r.action, r.key) for r in receive] == [("sqs:ReceiveMessage", None), ("kms:Decrypt", key)]
     assert [r.action for r in plain] == ["sqs:SendMessage"]
     assert send[1].context["kms:ViaService"] == "sqs.us-east-1.amazonaws.com"
+
+
+def test_a_bucket_policys_explicit_deny_wins_and_its_tls_condition_is_met(world):
+    """The stack's TLS-only bucket policy (data.Bucket): over HTTPS it denies nothing; a Deny that
+    applies wins over the role's Allow (IAM User Guide, "Policy evaluation logic")."""
+    import json
+
+    iam, s3 = world.client("iam"), world.client("s3")
+    iam.create_role(RoleName="app", AssumeRolePolicyDocument="{}")
+    iam.put_role_policy(RoleName="app", PolicyName="p", PolicyDocument=json.dumps(
+        document(allow("Objects", ["s3:PutObject", "s3:DeleteObject"], "arn:aws:s3:::bkt/*"))))
+    s3.create_bucket(Bucket="bkt")
+    s3.put_bucket_policy(Bucket="bkt", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+         "Resource": ["arn:aws:s3:::bkt", "arn:aws:s3:::bkt/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        {"Sid": "NoDeletes", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject",
+         "Resource": "arn:aws:s3:::bkt/*"}]}))
+    # moto answers 403 to every object call under such a policy (MOTO.md): the calls are mapped, not made
+    calls = [Call("app", "s3", operation, {"Bucket": "bkt", "Key": "k"}) for operation in ("PutObject", "DeleteObject")]
+    for call in calls:
+        map_call(world)(call)
+    failures = Proof(world, {"app": "app"}).check(calls).failures
+    assert failures == ["app: s3:DeleteObject on arn:aws:s3:::bkt/k is not allowed (explicitly denied by "
+                        "bucket policy/NoDeletes)"]
