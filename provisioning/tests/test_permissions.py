@@ -312,3 +312,23 @@ def test_ci_may_switch_only_its_own_groups_health_check(proved):
     assert proof.decide("ci", Request("autoscaling:UpdateAutoScalingGroup", group["AutoScalingGroupARN"])).allowed
     assert not proof.decide("ci", Request("autoscaling:UpdateAutoScalingGroup", other)).allowed
     assert proof.decide("ci", Request("autoscaling:DescribeAutoScalingGroups", "*")).allowed
+
+
+def test_the_tls_only_bucket_policy_of_a_real_stack_denies_none_of_the_calls(proved):
+    """A real stack's buckets carry the TLS-only Deny (``[data] tls_only_bucket_policy``, off here:
+    moto would answer 403 to every object call). Put on both buckets after the flows, as the data
+    layer writes it, and read back: every recorded S3 request still passes (it is made over TLS)."""
+    from provisioning.layers.data import Bucket
+
+    s3, data = boto3.client("s3", region_name=flows.REGION), flows.outputs("data")
+    recipe = Bucket("app", versioned=False, tls_only=True, abort_days=7, noncurrent_days=30)
+    ctx = make_context(proved["config"])
+    for bucket in (data["app-bucket"], data["deploy-bucket"]):
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(recipe.policy(ctx, bucket)))
+    try:
+        outcome = Proof(proved["world"], flows.ROLES, EXPECTED).check(proved["recorder"].calls)
+        s3_requests = [r for _, r, _ in outcome.allowed if r.action.startswith("s3:")]
+    finally:
+        for bucket in (data["app-bucket"], data["deploy-bucket"]):
+            s3.delete_bucket_policy(Bucket=bucket)
+    assert outcome.failures == [] and s3_requests
