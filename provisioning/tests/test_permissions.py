@@ -332,3 +332,19 @@ def test_the_tls_only_bucket_policy_of_a_real_stack_denies_none_of_the_calls(pro
         for bucket in (data["app-bucket"], data["deploy-bucket"]):
             s3.delete_bucket_policy(Bucket=bucket)
     assert outcome.failures == [] and s3_requests
+
+
+def test_the_image_role_passes_only_the_builder_role_only_to_ec2_and_cannot_change_it(proved):
+    from provisioning.permissions.requests import Request
+
+    proof = proved["proof"]
+    role = lambda purpose: f"arn:aws:iam::{flows.ACCOUNT}:role/{naming.role(flows.STACK, purpose)}"  # noqa: E731
+    to_ec2 = {"iam:PassedToService": "ec2.amazonaws.com"}
+    assert proof.decide("image", Request("iam:PassRole", role("image-builder"), to_ec2)).allowed
+    assert not proof.decide("image", Request("iam:PassRole", role("image-builder"),
+                                             {"iam:PassedToService": "lambda.amazonaws.com"})).allowed
+    assert not proof.decide("image", Request("iam:PassRole", role("instance"), to_ec2)).allowed
+    for action in ("iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy"):
+        assert not proof.decide("image", Request(action, role("image-builder"))).allowed, action
+    ebs = {(r.action, r.implied_by) for actor, r, _ in proved["outcome"].allowed if actor == "image" and r.key}
+    assert ("kms:CreateGrant", "ec2 RunInstances") in ebs  # the builder's encrypted root volume, via EC2
