@@ -46,6 +46,7 @@ class World:
         self.session, self.account, self.region, self.partition = session, account, region, partition
         self.sandbox = sandbox  # SES: a new account is in the sandbox until AWS grants production access
         self._clients = {}
+        self.upload_keys: dict[tuple[str, str], str | None] = {}  # (bucket, key) -> its multipart upload's KMS key
 
     def client(self, service: str, region: str | None = None):
         key = (service, region or self.region)
@@ -147,27 +148,20 @@ def s3_put_key(world, call) -> str | None:
     return world.bucket_key(p["Bucket"])
 
 
-def s3_upload_key(world, call) -> str | None:
-    """A part belongs to an upload whose encryption was set at CreateMultipartUpload."""
-    p = call.params
-    uploads = world.client("s3").list_multipart_uploads(Bucket=p["Bucket"], Prefix=p["Key"]).get("Uploads", [])
-    if not any(u["UploadId"] == p.get("UploadId") for u in uploads):
-        return world.bucket_key(p["Bucket"])
-    return world.bucket_key(p["Bucket"]) if not p.get("SSEKMSKeyId") else world.key_arn(p["SSEKMSKeyId"])
-
-
 def s3_put(world, call):
-    by = f"s3 {call.operation}"
-    return s3_object(world, call, "s3:PutObject") + kms_implied(world, s3_put_key(world, call),
-                                                                ["kms:GenerateDataKey"], "s3", by)
+    by, key = f"s3 {call.operation}", s3_put_key(world, call)
+    if call.operation == "CreateMultipartUpload":  # its parts are encrypted under the same key
+        world.upload_keys[(call.params["Bucket"], call.params["Key"])] = key
+    return s3_object(world, call, "s3:PutObject") + kms_implied(world, key, ["kms:GenerateDataKey"], "s3", by)
 
 
 def s3_part(world, call):
-    # multipart with SSE-KMS: the parts need kms:Decrypt of the upload's data key (S3 User Guide,
-    # "Multipart upload and permissions")
-    by = f"s3 {call.operation}"
-    return s3_object(world, call, "s3:PutObject") + kms_implied(world, s3_upload_key(world, call),
-                                                                ["kms:Decrypt"], "s3", by)
+    """A part, or the completion, of a multipart upload under SSE-KMS needs ``kms:Decrypt`` of the
+    upload's data key (S3 User Guide, "Multipart upload and permissions"): the key its
+    CreateMultipartUpload was given, else the bucket's."""
+    p, by = call.params, f"s3 {call.operation}"
+    key = world.upload_keys.get((p["Bucket"], p["Key"])) or world.bucket_key(p["Bucket"])
+    return s3_object(world, call, "s3:PutObject") + kms_implied(world, key, ["kms:Decrypt"], "s3", by)
 
 
 def s3_get(world, call):
