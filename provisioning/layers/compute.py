@@ -112,7 +112,7 @@ def instance_policies(ctx, deps):
               {"StringEquals": {"kms:ViaService": f"secretsmanager.{ctx.region}.amazonaws.com"}}),
         # the pipeline layer's generated DJANGO_SECRET_KEY (the deploy hook renders it into the env file)
         allow("ReadDjangoSecret", ["secretsmanager:GetSecretValue"],
-              [ctx.arn("secretsmanager", f"secret:cloudsite/{stack}/django-secret-key-*")]),
+              [ctx.arn("secretsmanager", f"secret:cloudsite/{stack}/django-secret-key-??????")]),
         # AbortMultipartUpload: s3transfer aborts a multipart upload that failed part-way
         allow("AppBucketObjects", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
               [s3(out["app-bucket"], "/*")]),

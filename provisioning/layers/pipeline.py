@@ -11,7 +11,11 @@
   group for traffic control, in place, the configured rollout, automatic rollback on failure).
 * The CI role, assumed by GitHub Actions through OIDC from the repository's main branch: put
   bundles under the deploy bucket's ``bundles/`` prefix, create and watch deployments of this
-  application, update this Lambda's code. Nothing else.
+  application, update this Lambda's code, switch its auto scaling group's health check. Nothing else.
+* The image role, assumed by the image workflow (GitHub environment ``image``): what
+  ``provision_image`` calls to bake, reading (never changing) the builder's role and profile.
+* The Lambda's on-failure destination: a queue of its own (SSE-SQS) that SNS's asynchronous
+  invocations go to once Lambda's retries are spent, so a send SES refused is not lost.
 * The Django secret key (Secrets Manager, generated, never printed).
 * Outputs under ``/cloudsite/<stack>/pipeline/``.
 

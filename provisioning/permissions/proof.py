@@ -61,6 +61,7 @@ class Proof:
         self.principals = {actor: Principal("AWS", iam.get_role(RoleName=name)["Role"]["Arn"], world.account)
                            for actor, name in roles.items()}
         self._key_policies: dict[str, dict] = {}
+        self._bucket_policies: dict[str, dict | None] = {}
 
     def key_policy(self, key_arn: str) -> dict:
         if key_arn not in self._key_policies:
@@ -68,11 +69,25 @@ class Proof:
         return self._key_policies[key_arn]
 
     def decide(self, actor: str, request: Request):
-        identity = self.policies[actor]
+        identity, principal = self.policies[actor], self.principals[actor]
         if request.key:
             return kms_decision(identity, self.key_policy(request.key), request.action, request.resource,
-                                request.context, principal=self.principals[actor])
+                                request.context, principal=principal)
+        policy = self.bucket_policy(request.resource)
+        if policy is not None:  # same account: either may allow, an explicit Deny in either wins
+            decision = evaluate({"bucket policy": policy}, request.action, request.resource, request.context,
+                                principal=principal)
+            if decision.explicit_deny:
+                return decision
         return evaluate(identity, request.action, request.resource, request.context)
+
+    def bucket_policy(self, resource: str) -> dict | None:
+        if not resource.startswith("arn:") or resource.split(":")[2] != "s3":
+            return None
+        bucket = resource.split(":::", 1)[1].split("/", 1)[0]
+        if bucket not in self._bucket_policies:
+            self._bucket_policies[bucket] = self.world.bucket_policy(bucket)
+        return self._bucket_policies[bucket]
 
     def _expected(self, actor: str, request: Request) -> ExpectedDenial | None:
         return next((e for e in self.expected if e.actor == actor and e.action == request.action

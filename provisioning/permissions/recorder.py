@@ -6,9 +6,9 @@ made while no actor is set (the test's own set-up and read-backs) are not record
 time for the whole process, not per thread: s3transfer and the provisioning engine call AWS from
 worker threads on the actor's behalf.
 
-The hook is ``before-parameter-build`` (the same event ``provisioning.calls`` uses), not
-``before-call``: it carries the call's API parameters (Bucket, Key, TableName, ...), which name the
-resources, where ``before-call`` carries the already serialised HTTP request. It fires for
+The hook is ``provisioning.calls.CallHook``'s ``before-parameter-build``, not ``before-call``: it
+carries the call's API parameters (Bucket, Key, TableName, ...), which name the resources, where
+``before-call`` carries the already serialised HTTP request. It fires for
 ``generate_presigned_url`` too, whose URL is authorised as the signer when it is fetched.
 """
 from __future__ import annotations
@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import botocore.session
 
+from provisioning.calls import CallHook
+
 
 @dataclass
 class Call:
@@ -27,13 +29,12 @@ class Call:
     service: str
     operation: str
     params: dict
-    region: str
     flow: str = ""
     requests: list = field(default_factory=list)  # filled by the mapping (requests.py)
     error: str = ""                               # the mapping's refusal: an unknown operation
 
 
-class Recorder:
+class Recorder(CallHook):
     def __init__(self, on_call=None):
         """``on_call(call)``, if given, runs inside the hook (before the call is sent): the mapping
         reads the resources' state (a key, a tag) as it is when the call is made."""
@@ -63,17 +64,10 @@ class Recorder:
         finally:
             self._quiet.on = False
 
-    def attach(self, client) -> None:
-        region = client.meta.region_name
-
-        def hook(model, params, **kwargs):
-            self._record(model.service_model.service_name, model.name, params, region)
-        client.meta.events.register("before-parameter-build", hook)
-
-    def _record(self, service, operation, params, region):
+    def before(self, service, operation, params):
         if self.actor is None or getattr(self._quiet, "on", False):
             return
-        call = Call(self.actor, service, operation, copy.deepcopy(_plain(params)), region, self.flow)
+        call = Call(self.actor, service, operation, copy.deepcopy(_plain(params)), self.flow)
         if self.on_call is not None:
             with self.quiet():
                 try:

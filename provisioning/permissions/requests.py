@@ -46,6 +46,7 @@ class World:
         self.session, self.account, self.region, self.partition = session, account, region, partition
         self.sandbox = sandbox  # SES: a new account is in the sandbox until AWS grants production access
         self._clients = {}
+        self.upload_keys: dict[tuple[str, str], str | None] = {}  # (bucket, key) -> its multipart upload's KMS key
 
     def client(self, service: str, region: str | None = None):
         key = (service, region or self.region)
@@ -72,7 +73,13 @@ class World:
         return json.loads(policy) if isinstance(policy, str) else policy
 
     def bucket_key(self, bucket: str) -> str | None:
-        rules = self.client("s3").get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+        s3 = self.client("s3")
+        try:
+            rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+        except s3.exceptions.ClientError as error:  # AWS answers SSE-S3 for every bucket; moto may have none
+            if error.response["Error"]["Code"] == "ServerSideEncryptionConfigurationNotFoundError":
+                return None
+            raise
         default = rules[0]["ApplyServerSideEncryptionByDefault"]
         if default.get("SSEAlgorithm") != "aws:kms":
             return None
@@ -84,15 +91,23 @@ class World:
             return None
         return self.key_arn(head["SSEKMSKeyId"])
 
+    def bucket_policy(self, bucket: str) -> dict | None:
+        import json
+
+        s3 = self.client("s3")
+        try:
+            return json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+        except s3.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] == "NoSuchBucketPolicy":
+                return None
+            raise
+
     def secret(self, secret_id: str) -> dict:
         return self.client("secretsmanager").describe_secret(SecretId=secret_id)
 
     def topic_key(self, topic_arn: str) -> str | None:
         key = self.client("sns").get_topic_attributes(TopicArn=topic_arn)["Attributes"].get("KmsMasterKeyId")
         return self.key_arn(key) if key else None
-
-    def queue_arn(self, url: str) -> str:
-        return self.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
     def ec2_tags(self, resource_id: str) -> dict[str, str]:
         tags = self.client("ec2").describe_tags(Filters=[{"Name": "resource-id", "Values": [resource_id]}])["Tags"]
@@ -113,13 +128,17 @@ def kms_implied(world: World, key_arn: str | None, actions: list[str], via: str,
 
 
 # --- per service ------------------------------------------------------------------------------
+# Every client here talks HTTPS: the TLS-only bucket policy's aws:SecureTransport is true.
+S3_CONTEXT = {"aws:SecureTransport": True}
+
+
 def s3_object(world, call, action: str):
     p = call.params
-    return [Request(action, f"arn:{world.partition}:s3:::{p['Bucket']}/{p['Key']}")]
+    return [Request(action, f"arn:{world.partition}:s3:::{p['Bucket']}/{p['Key']}", dict(S3_CONTEXT))]
 
 
 def s3_bucket(world, call, action: str):
-    return [Request(action, f"arn:{world.partition}:s3:::{call.params['Bucket']}")]
+    return [Request(action, f"arn:{world.partition}:s3:::{call.params['Bucket']}", dict(S3_CONTEXT))]
 
 
 def s3_put_key(world, call) -> str | None:
@@ -129,27 +148,20 @@ def s3_put_key(world, call) -> str | None:
     return world.bucket_key(p["Bucket"])
 
 
-def s3_upload_key(world, call) -> str | None:
-    """A part belongs to an upload whose encryption was set at CreateMultipartUpload."""
-    p = call.params
-    uploads = world.client("s3").list_multipart_uploads(Bucket=p["Bucket"], Prefix=p["Key"]).get("Uploads", [])
-    if not any(u["UploadId"] == p.get("UploadId") for u in uploads):
-        return world.bucket_key(p["Bucket"])
-    return world.bucket_key(p["Bucket"]) if not p.get("SSEKMSKeyId") else world.key_arn(p["SSEKMSKeyId"])
-
-
 def s3_put(world, call):
-    by = f"s3 {call.operation}"
-    return s3_object(world, call, "s3:PutObject") + kms_implied(world, s3_put_key(world, call),
-                                                                ["kms:GenerateDataKey"], "s3", by)
+    by, key = f"s3 {call.operation}", s3_put_key(world, call)
+    if call.operation == "CreateMultipartUpload":  # its parts are encrypted under the same key
+        world.upload_keys[(call.params["Bucket"], call.params["Key"])] = key
+    return s3_object(world, call, "s3:PutObject") + kms_implied(world, key, ["kms:GenerateDataKey"], "s3", by)
 
 
 def s3_part(world, call):
-    # multipart with SSE-KMS: the parts need kms:Decrypt of the upload's data key (S3 User Guide,
-    # "Multipart upload and permissions")
-    by = f"s3 {call.operation}"
-    return s3_object(world, call, "s3:PutObject") + kms_implied(world, s3_upload_key(world, call),
-                                                                ["kms:Decrypt"], "s3", by)
+    """A part, or the completion, of a multipart upload under SSE-KMS needs ``kms:Decrypt`` of the
+    upload's data key (S3 User Guide, "Multipart upload and permissions"): the key its
+    CreateMultipartUpload was given, else the bucket's."""
+    p, by = call.params, f"s3 {call.operation}"
+    key = world.upload_keys.get((p["Bucket"], p["Key"])) or world.bucket_key(p["Bucket"])
+    return s3_object(world, call, "s3:PutObject") + kms_implied(world, key, ["kms:Decrypt"], "s3", by)
 
 
 def s3_get(world, call):
@@ -161,7 +173,8 @@ def s3_get(world, call):
         key = world.object_key(p["Bucket"], p["Key"])
     except world.client("s3").exceptions.ClientError:
         return s3_object(world, call, "s3:GetObject") + [
-            Request("s3:ListBucket", f"arn:{world.partition}:s3:::{p['Bucket']}", implied_by=f"{by} of a missing key")]
+            Request("s3:ListBucket", f"arn:{world.partition}:s3:::{p['Bucket']}", dict(S3_CONTEXT),
+                    implied_by=f"{by} of a missing key")]
     return s3_object(world, call, "s3:GetObject") + kms_implied(world, key, ["kms:Decrypt"], "s3", by)
 
 
@@ -297,9 +310,31 @@ def codedeploy_create_deployment(world, call):
                        implied_by=by)])
 
 
+# SQS with a customer managed key: a producer needs kms:GenerateDataKey and kms:Decrypt, a
+# consumer kms:Decrypt (SQS Developer Guide, "Key management"); SQS-managed SSE implies nothing.
+SQS_KMS = {"sqs:SendMessage": ["kms:GenerateDataKey", "kms:Decrypt"], "sqs:ReceiveMessage": ["kms:Decrypt"]}
+
+
 def sqs_queue(action: str):
     def mapping(world, call):
-        return [Request(action, world.queue_arn(call.params["QueueUrl"]))]
+        url = call.params["QueueUrl"]
+        attributes = world.client("sqs").get_queue_attributes(
+            QueueUrl=url, AttributeNames=["QueueArn", "KmsMasterKeyId"])["Attributes"]
+        requests = [Request(action, attributes["QueueArn"])]
+        key = attributes.get("KmsMasterKeyId")
+        if key and action in SQS_KMS and key != "alias/aws/sqs":
+            requests += kms_implied(world, world.key_arn(key), SQS_KMS[action], "sqs", f"sqs {call.operation}")
+        return requests
+    return mapping
+
+
+def autoscaling_group(action: str):
+    def mapping(world, call):
+        name = call.params["AutoScalingGroupName"]
+        groups = world.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])
+        arn = groups["AutoScalingGroups"][0]["AutoScalingGroupARN"] if groups["AutoScalingGroups"] else \
+            world.arn("autoscaling", f"autoScalingGroup:*:autoScalingGroupName/{name}")
+        return [Request(action, arn)]
     return mapping
 
 
@@ -482,6 +517,9 @@ OPERATIONS = {
         "GetRole", "ListRoleTags", "ListRolePolicies", "GetRolePolicy", "ListAttachedRolePolicies",
         "ListInstanceProfilesForRole")},
     ("iam", "GetInstanceProfile"): iam_profile("iam:GetInstanceProfile"),
+    # deploy's switch of the group's health check to ELB (issue #13, defect 13)
+    ("autoscaling", "DescribeAutoScalingGroups"): no_resource("autoscaling:DescribeAutoScalingGroups"),
+    ("autoscaling", "UpdateAutoScalingGroup"): autoscaling_group("autoscaling:UpdateAutoScalingGroup"),
 }
 
 

@@ -155,7 +155,7 @@ def lambda_runtime_call() -> Call:
     requests = [Request("logs:CreateLogStream", stream, implied_by="the Lambda runtime"),
                 Request("logs:PutLogEvents", stream, implied_by="the Lambda runtime"),
                 Request("sqs:SendMessage", destination, implied_by="a failed asynchronous invocation")]
-    return Call("lambda", "(lambda runtime)", "Invoke", {}, REGION, "lambda: runtime", requests)
+    return Call("lambda", "(lambda runtime)", "Invoke", {}, "lambda: runtime", requests)
 
 
 # --- CI (deploy, deploy_lambda) --------------------------------------------------------------
