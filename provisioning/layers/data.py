@@ -14,7 +14,7 @@ the DynamoDB token table, and the layer's outputs.
   deploy bucket (the same, plus versioning and a rule expiring old versions). Names carry the
   stack, account and region (``naming.bucket``). Teardown empties them, every version and delete
   marker included.
-* RDS MySQL 8.0: a parameter group (``require_secure_transport=ON``, utf8mb4), a subnet group
+* RDS MySQL 8.0: a parameter group (``require_secure_transport=1``, utf8mb4), a subnet group
   over the private subnets, the primary (storage encrypted with the RDS key, the master password
   generated and kept by RDS in Secrets Manager, encrypted with the RDS key: this code never sees
   it), a read replica in another zone. Neither is publicly accessible.
@@ -52,7 +52,10 @@ OUTPUTS = "data.outputs"
 KEY_DELETION_WINDOW_DAYS = 7  # the shortest AWS allows
 MYSQL_FAMILY = "mysql8.0"
 MYSQL_VERSION = "8.0"         # RDS picks the current 8.0 minor version; minor upgrades are automatic
-DB_PARAMETERS = {"require_secure_transport": "ON", "character_set_server": "utf8mb4",
+# Values as the API takes and DescribeDBParameters reads them back: RDS's MySQL parameter groups take
+# 1/0 for require_secure_transport (RDS MySQL guide, "Requiring SSL/TLS for all connections": "set
+# the require_secure_transport parameter to 1 (ON)"); a group holding "ON" drifts and is rewritten.
+DB_PARAMETERS = {"require_secure_transport": "1", "character_set_server": "utf8mb4",
                  "collation_server": "utf8mb4_0900_ai_ci"}
 # RDS: 5-20 minutes for an instance, as long again for a replica; deletion takes minutes too.
 DB_CREATE_WAIT = waiter_config(30, 80)     # 40 minutes
