@@ -293,8 +293,8 @@ def rds_backups_using(ctx, state: dict) -> list[str]:
 
 
 def images_using(ctx, state: dict) -> list[str]:
-    """The stack's baked AMIs whose snapshots are encrypted with the key (image retention keeps
-    the older ones): launching any of them needs the key."""
+    """The AMIs whose snapshots are encrypted with the key (image retention keeps a stack's older
+    ones): launching any of them needs the key."""
     from provisioning.layers import image  # registered after this layer; imported when used
 
     return [f"AMI {image_id}" for image_id in image.images_encrypted_with(ctx, key_names(ctx, state))]

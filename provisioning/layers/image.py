@@ -28,7 +28,6 @@ from pathlib import Path
 
 from provisioning import naming
 from provisioning.config import StackConfig
-from provisioning.context import STACK_TAG
 from provisioning.iam import (PROFILE_MESSAGE, PROFILE_NOT_VISIBLE, PROFILE_PROPAGATION_TIMEOUT,
                               InstanceProfile, Role, allow, document)
 from provisioning.layers import Layer, register
@@ -73,11 +72,12 @@ def live_builders(ctx) -> list[dict]:
 
 
 def images_encrypted_with(ctx, key_names: set[str]) -> list[str]:
-    """The stack's AMIs (disabled ones too) with a snapshot encrypted with the key (any of
-    ``key_names``: its ARN, id or alias): launching them needs the key. Read only."""
+    """The account's AMIs in the region (disabled ones too) with a snapshot encrypted with the key
+    (any of ``key_names``: its ARN, id or alias): launching them needs the key. Not only this
+    stack's: while a stack's EBS key is the region's default, anything baked there takes it
+    (EBS encryption by default is an account-and-region setting). Read only."""
     ec2 = ctx.client("ec2")
-    stack = [{"Name": f"tag:{STACK_TAG}", "Values": [ctx.stack]}]
-    pages = ec2.get_paginator("describe_images").paginate(Owners=["self"], Filters=stack, IncludeDisabled=True)
+    pages = ec2.get_paginator("describe_images").paginate(Owners=["self"], IncludeDisabled=True)
     snapshots_of = {i["ImageId"]: {m["Ebs"]["SnapshotId"] for m in i.get("BlockDeviceMappings", [])
                                    if m.get("Ebs", {}).get("SnapshotId")}
                     for page in pages for i in page["Images"]}
