@@ -259,3 +259,15 @@ def test_teardown_deregisters_the_amis_before_asking_whether_the_ebs_key_is_need
     assert ctx.client("ec2").describe_images(Owners=["self"])["Images"] == []
     assert ctx.client("kms").describe_key(KeyId=ebs_key["id"])["KeyMetadata"]["KeyState"] == "PendingDeletion"
     assert "KEPT" not in ctx.reporter.stream.getvalue()
+
+
+def test_teardown_of_the_data_layer_refuses_while_baked_images_exist(stacks_dir, prerequisites, config):
+    """The AMIs' snapshots take the stack's default EBS key: the image layer goes first."""
+    from provisioning.testing import engine_for
+    from provisioning.tests.test_commands import run
+
+    engine_for(make_context(config), ["image"]).apply()
+    code, out, err = run("teardown", "--stack", "dev", "--layer", "data", "--yes", stacks_dir=stacks_dir)
+    assert code == 1 and "image.ami still exist and depend on this layer; tear down image first" in err
+    assert "Traceback" not in err
+    assert make_context(config).client("kms").describe_key(KeyId="alias/cloudsite/dev/ebs")["KeyMetadata"]["KeyState"] == "Enabled"
