@@ -3,7 +3,9 @@ per-service describes for the kinds that API does not list (IAM, launch template
 groups, RDS groups, hosted zones).
 
 Some resources are still listed by AWS after a successful teardown, by design; those come with the
-reason (``lingering``). Anything else is left behind.
+reason (``lingering``): keys and secrets scheduled for deletion, terminated instances, a final DB
+snapshot kept on purpose, and a key teardown kept because such a snapshot or a baked AMI is
+encrypted with it. Anything else is left behind.
 """
 from __future__ import annotations
 
@@ -87,6 +89,10 @@ def _lingering(ctx, arn: str) -> str:
             key = ctx.client("kms").describe_key(KeyId=arn)["KeyMetadata"]
             if key["KeyState"] == "PendingDeletion":
                 return f"key scheduled for deletion on {key.get('DeletionDate')}: AWS keeps keys 7-30 days"
+            return _kept_key(ctx, key)
+        if ":rds:" in arn and (":snapshot:" in arn or ":auto-backup:" in arn):
+            return ("a DB snapshot or retained backup (teardown never deletes one; [database] "
+                    "final_snapshot makes one): restorable until you delete it, its KMS key is kept as long")
         if ":secretsmanager:" in arn:
             secret = ctx.client("secretsmanager").describe_secret(SecretId=arn)
             if secret.get("DeletedDate"):
@@ -100,3 +106,17 @@ def _lingering(ctx, arn: str) -> str:
     except ClientError:
         return "gone (not found when described)"
     return ""
+
+
+def _kept_key(ctx, key: dict) -> str:
+    """Why teardown kept a live key: what is still encrypted with it (a final DB snapshot, a baked
+    AMI), or '' when nothing is (then it is left behind)."""
+    from provisioning.layers import data
+
+    users = data.key_users(ctx, {"id": key["KeyId"], "arn": key["Arn"], "alias": _alias_of(ctx, key["KeyId"])})
+    return f"kept: {data.kept_because(users)}" if users else ""
+
+
+def _alias_of(ctx, key_id: str) -> str | None:
+    aliases = ctx.client("kms").list_aliases(KeyId=key_id).get("Aliases", [])
+    return aliases[0]["AliasName"] if aliases else None

@@ -34,12 +34,13 @@ DNS, auto scaling and alarms.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 
 from botocore.exceptions import ClientError
 
-from provisioning import naming
+from provisioning import naming, resource
 from provisioning.config import StackConfig
 from provisioning.iam import (PROFILE_MESSAGE, PROFILE_NOT_VISIBLE, PROFILE_PROPAGATION_TIMEOUT,
                               InstanceProfile, Role, allow, document)
@@ -591,8 +592,28 @@ def find_certificate(ctx, domain: str) -> dict | None:
     return None
 
 
+def certificate_token(stack: str, domain: str, attempt: int) -> str:
+    """ACM's IdempotencyToken (``\\w{1,32}``): the same for the same stack, domain and attempt."""
+    return hashlib.sha256(f"cloudsite|{stack}|{domain}|{attempt}".encode()).hexdigest()[:32]
+
+
 class Certificate(Resource):
+    """The site's ACM certificate (DNS validation), tagged at the request.
+
+    ACM's ``IdempotencyToken`` outlives the certificate (ACM API reference, RequestCertificate: "If
+    you call RequestCertificate multiple times with the same idempotency token within one hour, ACM
+    recognizes that you are requesting only one certificate and will issue only one"): within that
+    hour ACM answers with the first request's ARN, deleted since or not. So the token is not the stack's
+    alone: it is the ``attempt``-th of a fixed sequence per stack and domain (``certificate_token``),
+    and the request goes down the sequence past every token whose certificate is gone (a teardown
+    and apply within the hour, or a certificate deleted by hand). Nothing is stored, so nothing can
+    be lost: a crash-retry walks the same sequence and gets back the certificate its crashed run
+    requested (in case ListCertificates does not show it yet) instead of a second one; a new domain
+    starts a sequence of its own.
+    """
     name, service, kind = CERTIFICATE, "acm", "ACM certificate"
+    TOKEN_ATTEMPTS = 10   # certificates of one stack and domain deleted within one hour
+    DESCRIBE_TRIES = 3    # a certificate just requested is described at once; a lag is ridden out
 
     def __init__(self, domain: str):
         self.domain = domain
@@ -602,12 +623,7 @@ class Certificate(Resource):
         return [cert] if cert else []
 
     def create(self, ctx, deps):
-        acm = ctx.client("acm")
-        # the same token within an hour returns the same certificate: a crash cannot make two
-        token = "cloudsite" + "".join(c for c in ctx.stack if c.isalnum())
-        arn = acm.request_certificate(DomainName=self.domain, ValidationMethod="DNS", IdempotencyToken=token[:32],
-                                      Options={"CertificateTransparencyLoggingPreference": "ENABLED"},
-                                      Tags=ctx.tags(self.name))["CertificateArn"]
+        arn = self._request(ctx)
         state = {}
 
         def records_ready():  # ACM fills in the validation record a few seconds after the request
@@ -615,6 +631,32 @@ class Certificate(Resource):
             return bool(state.get("records"))
         wait_until(records_ready, what=f"the DNS validation record of {arn}", timeout=120, delay=2)
         return state
+
+    def _request(self, ctx) -> str:
+        acm = ctx.client("acm")
+        for attempt in range(self.TOKEN_ATTEMPTS):
+            arn = acm.request_certificate(
+                DomainName=self.domain, ValidationMethod="DNS",
+                IdempotencyToken=certificate_token(ctx.stack, self.domain, attempt),
+                Options={"CertificateTransparencyLoggingPreference": "ENABLED"},
+                Tags=ctx.tags(self.name))["CertificateArn"]
+            if self._exists(acm, arn):
+                return arn
+            ctx.reporter.note(f"{self.name}: ACM answered with {arn}, deleted within the hour; requesting anew")
+        raise StackError(f"ACM keeps answering with certificates for {self.domain} deleted within the last hour "
+                         f"({self.TOKEN_ATTEMPTS} of them); run the command again in an hour")
+
+    def _exists(self, acm, arn: str) -> bool:
+        for attempt in range(self.DESCRIBE_TRIES):
+            try:
+                acm.describe_certificate(CertificateArn=arn)
+                return True
+            except ClientError as error:
+                if error_code(error) != "ResourceNotFoundException":
+                    raise
+            if attempt + 1 < self.DESCRIBE_TRIES:
+                resource.sleep(2)
+        return False
 
     def drift(self, ctx, state, deps):
         bad = ("EXPIRED", "REVOKED", "FAILED", "VALIDATION_TIMED_OUT", "INACTIVE")

@@ -2,9 +2,12 @@
 the DynamoDB token table, and the layer's outputs.
 
 * KMS: customer-managed keys for S3, RDS and EBS, rotation on, aliases ``alias/cloudsite/<stack>/<purpose>``.
-  A key is found by its tags (and the alias); a key pending deletion is never "found", so an
-  apply after a teardown makes a new key and re-points the alias. Teardown removes the alias,
-  then schedules the key's deletion with the shortest window AWS allows (7 days).
+  A key is found by its alias (the tagging API only for a key a crash left without one); a key
+  pending deletion is never "found", so an apply after a teardown makes a new key and re-points
+  the alias. Teardown removes the alias, then schedules the key's deletion with the shortest
+  window AWS allows (7 days) — unless something still needs the key: the RDS key is kept while a
+  DB snapshot (the final one) or retained automated backup is encrypted with it, the EBS key while
+  a baked AMI's snapshots are; teardown says so, and the alias stays so a re-apply finds the key.
 * EBS encryption by default with the EBS key as the default key: an ACCOUNT-AND-REGION setting
   (every new volume in the region, whatever made it). Teardown resets the default key to the
   AWS-managed ``aws/ebs`` and leaves encryption by default on.
@@ -14,7 +17,7 @@ the DynamoDB token table, and the layer's outputs.
   deploy bucket (the same, plus versioning and a rule expiring old versions). Names carry the
   stack, account and region (``naming.bucket``). Teardown empties them, every version and delete
   marker included.
-* RDS MySQL 8.0: a parameter group (``require_secure_transport=ON``, utf8mb4), a subnet group
+* RDS MySQL 8.0: a parameter group (``require_secure_transport=1``, utf8mb4), a subnet group
   over the private subnets, the primary (storage encrypted with the RDS key, the master password
   generated and kept by RDS in Secrets Manager, encrypted with the RDS key: this code never sees
   it), a read replica in another zone. Neither is publicly accessible.
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Callable
 
 from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
@@ -52,7 +56,10 @@ OUTPUTS = "data.outputs"
 KEY_DELETION_WINDOW_DAYS = 7  # the shortest AWS allows
 MYSQL_FAMILY = "mysql8.0"
 MYSQL_VERSION = "8.0"         # RDS picks the current 8.0 minor version; minor upgrades are automatic
-DB_PARAMETERS = {"require_secure_transport": "ON", "character_set_server": "utf8mb4",
+# Values as the API takes and DescribeDBParameters reads them back: RDS's MySQL parameter groups take
+# 1/0 for require_secure_transport (RDS MySQL guide, "Requiring SSL/TLS for all connections": "set
+# the require_secure_transport parameter to 1 (ON)"); a group holding "ON" drifts and is rewritten.
+DB_PARAMETERS = {"require_secure_transport": "1", "character_set_server": "utf8mb4",
                  "collation_server": "utf8mb4_0900_ai_ci"}
 # RDS: 5-20 minutes for an instance, as long again for a replica; deletion takes minutes too.
 DB_CREATE_WAIT = waiter_config(30, 80)     # 40 minutes
@@ -95,7 +102,7 @@ def _root_statement(ctx) -> dict:
             "Action": "kms:*", "Resource": "*"}
 
 
-def _ebs_statements(ctx) -> list[dict]:
+def ebs_statements(ctx) -> list[dict]:
     """As AWS's own aws/ebs key: any principal of the account may use the key through EC2 (the
     Auto Scaling service-linked role included, which launches the app's encrypted volumes)."""
     via = {"kms:CallerAccount": ctx.account_id, "kms:ViaService": f"ec2.{ctx.region}.amazonaws.com"}
@@ -111,32 +118,59 @@ def _ebs_statements(ctx) -> list[dict]:
 
 
 class KmsKey(Resource):
+    """A customer-managed key of the stack, ``alias/cloudsite/<stack>/<purpose>``, rotation on; the
+    one key recipe of every layer (the data layer's S3, RDS and EBS keys, the pipeline's SNS key).
+
+    Found by its alias first (DescribeKey on the alias is strongly consistent), and only when the
+    alias does not lead to a live key of this recipe through the eventually consistent Resource
+    Groups Tagging API: that finds a key a crash left without its alias. A key pending deletion is
+    gone as far as the stack is concerned, so an apply after a teardown makes a new key and
+    re-points the alias.
+
+    ``statements(ctx)`` adds key-policy statements to the account's (EBS through EC2, SNS);
+    ``users(ctx, state)`` says what still needs the key (a final DB snapshot, a baked AMI): while
+    anything does, teardown keeps the key and its alias and says so.
+    """
     service, kind = "kms", "KMS key"
     LIVE = ("Enabled", "Disabled", "PendingImport", "Creating", "Unavailable", "Updating")
 
-    def __init__(self, purpose: str, description: str):
+    def __init__(self, purpose: str, description: str, *, layer: str = "data",
+                 statements: Callable[..., list[dict]] | None = None,
+                 users: Callable[..., list[str]] | None = None):
         self.purpose, self.description = purpose, description
-        self.name = f"data.kms.{purpose}"
+        self.name = f"{layer}.kms.{purpose}"
+        self.statements, self.users = statements, users
 
     def alias(self, ctx) -> str:
         return naming.kms_alias(ctx.stack, self.purpose)
 
     def policy(self, ctx) -> dict:
-        statements = [_root_statement(ctx)] + (_ebs_statements(ctx) if self.purpose == "ebs" else [])
+        extra = self.statements(ctx) if self.statements else []
         return {"Version": "2012-10-17", "Id": f"cloudsite-{ctx.stack}-{self.purpose}",
-                "Statement": statements}
+                "Statement": [_root_statement(ctx), *extra]}
 
-    def _alias_target(self, ctx) -> str | None:
+    # --- find -------------------------------------------------------------------------------
+    def _aliased(self, ctx) -> dict | None:
+        """The KeyMetadata of the key the alias points at, or None without the alias."""
         try:
-            return ctx.client("kms").describe_key(KeyId=self.alias(ctx))["KeyMetadata"]["KeyId"]
+            return ctx.client("kms").describe_key(KeyId=self.alias(ctx))["KeyMetadata"]
         except ClientError as error:
             if error_code(error) == "NotFoundException":
                 return None
             raise
 
-    def find_all(self, ctx, deps):
-        """The stack's live keys tagged as this recipe (one call to the tagging API, then each
-        key described); a key pending deletion is gone as far as the stack is concerned."""
+    def _alias_target(self, ctx) -> str | None:
+        meta = self._aliased(ctx)
+        return meta["KeyId"] if meta else None
+
+    def _is_ours(self, ctx, key_id: str) -> bool:
+        """Tagged as this recipe of this stack (an alias moved by hand to another key is not)."""
+        tags = ctx.client("kms").list_resource_tags(KeyId=key_id).get("Tags", [])
+        want = {t["Key"]: t["Value"] for t in ctx.tags(self.name)[:2]}
+        return all({t["TagKey"]: t["TagValue"] for t in tags}.get(k) == v for k, v in want.items())
+
+    def _tagged(self, ctx) -> list[dict]:
+        """The stack's live keys tagged as this recipe, through the tagging API."""
         kms = ctx.client("kms")
         pages = ctx.client("resourcegroupstaggingapi").get_paginator("get_resources").paginate(
             ResourceTypeFilters=["kms:key"], TagFilters=[
@@ -151,20 +185,29 @@ class KmsKey(Resource):
                 raise
             if meta["KeyState"] in self.LIVE:
                 found.append(meta)
-        if not found:
-            return []
-        target = self._alias_target(ctx)
-        return [{"id": m["KeyId"], "arn": m["Arn"], "key_state": m["KeyState"], "alias": self.alias(ctx),
-                 "alias_target": target} for m in found]
+        return found
 
+    def _state(self, ctx, meta: dict, alias_target: str | None) -> dict:
+        return {"id": meta["KeyId"], "arn": meta["Arn"], "key_state": meta["KeyState"],
+                "alias": self.alias(ctx), "alias_target": alias_target}
+
+    def find_all(self, ctx, deps):
+        aliased = self._aliased(ctx)
+        if aliased and aliased["KeyState"] in self.LIVE and self._is_ours(ctx, aliased["KeyId"]):
+            return [self._state(ctx, aliased, aliased["KeyId"])]
+        # no alias (a crash between the key and its alias, or a teardown), or on a key pending
+        # deletion or not ours: the tagging API finds a key of ours left without its alias
+        target = aliased["KeyId"] if aliased else None
+        return [self._state(ctx, meta, target) for meta in self._tagged(ctx)]
+
+    # --- create, drift, reconcile -------------------------------------------------------------
     def create(self, ctx, deps):
         meta = ctx.client("kms").create_key(
-            Description=self.description, KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT",
-            Policy=json.dumps(self.policy(ctx)),
+            Description=f"cloudsite {ctx.stack}: {self.description}", KeyUsage="ENCRYPT_DECRYPT",
+            KeySpec="SYMMETRIC_DEFAULT", Policy=json.dumps(self.policy(ctx)),
             Tags=[{"TagKey": t["Key"], "TagValue": t["Value"]} for t in ctx.tags(self.name)])["KeyMetadata"]
         # rotation, alias: reconcile (the engine checks drift right after a create)
-        return {"id": meta["KeyId"], "arn": meta["Arn"], "key_state": meta["KeyState"],
-                "alias": self.alias(ctx), "alias_target": self._alias_target(ctx)}
+        return self._state(ctx, meta, self._alias_target(ctx))
 
     def drift(self, ctx, state, deps):
         kms, drift = ctx.client("kms"), []
@@ -200,7 +243,13 @@ class KmsKey(Resource):
                 kms.update_alias(AliasName=state["alias"], TargetKeyId=state["id"])
         return {**state, "key_state": "Enabled", "alias_target": state["id"]}
 
+    # --- delete -----------------------------------------------------------------------------
     def delete(self, ctx, state):
+        users = self.users(ctx, state) if self.users else []
+        if users:
+            # a snapshot or image encrypted with a deleted key can never be restored or launched
+            ctx.reporter.note(f"{self.name}: KEPT key {state['id']} and {state['alias']}: {kept_because(users)}")
+            return
         kms = ctx.client("kms")
         # the alias first: a key pending deletion is not found again, its alias would be orphaned
         if self._alias_target(ctx) == state["id"]:
@@ -213,6 +262,47 @@ class KmsKey(Resource):
 
     def outputs(self, state):
         return {"key-arn": state["arn"], "alias": state["alias"]}
+
+
+def kept_because(users: list[str]) -> str:
+    """One line: what needs the key, and how to go on."""
+    shown = ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
+    return (f"{shown} {'is' if len(users) == 1 else 'are'} encrypted with it; delete "
+            f"{'it' if len(users) == 1 else 'them'} when no longer needed, then run teardown again "
+            "to schedule the key's deletion")
+
+
+def key_names(ctx, state: dict) -> set[str]:
+    """The ways AWS may name a key in a KmsKeyId field: key ARN, key id, alias name, alias ARN."""
+    names = {state["arn"], state["id"]}
+    if state.get("alias"):
+        names |= {state["alias"], ctx.arn("kms", state["alias"])}
+    return names
+
+
+def rds_backups_using(ctx, state: dict) -> list[str]:
+    """DB snapshots (a teardown's final snapshot among them) and automated backups (retained after
+    the instance is deleted) encrypted with the key: restoring any of them needs the key."""
+    rds, names = ctx.client("rds"), key_names(ctx, state)
+    snapshots = [s for page in rds.get_paginator("describe_db_snapshots").paginate() for s in page["DBSnapshots"]]
+    backups = [b for page in rds.get_paginator("describe_db_instance_automated_backups").paginate()
+               for b in page["DBInstanceAutomatedBackups"]]
+    return ([f"DB snapshot {s['DBSnapshotIdentifier']}" for s in snapshots if s.get("KmsKeyId") in names]
+            + [f"automated backups of {b['DBInstanceIdentifier']} ({b.get('Status', 'retained')})"
+               for b in backups if b.get("KmsKeyId") in names])
+
+
+def images_using(ctx, state: dict) -> list[str]:
+    """The AMIs whose snapshots are encrypted with the key (image retention keeps a stack's older
+    ones): launching any of them needs the key."""
+    from provisioning.layers import image  # registered after this layer; imported when used
+
+    return [f"AMI {image_id}" for image_id in image.images_encrypted_with(ctx, key_names(ctx, state))]
+
+
+def key_users(ctx, state: dict) -> list[str]:
+    """Everything of the account that needs this key, for any key (the leftovers report)."""
+    return rds_backups_using(ctx, state) + images_using(ctx, state)
 
 
 # --- EBS encryption by default ---------------------------------------------------------------
@@ -1023,9 +1113,10 @@ class TokenTable(Resource):
 # --- The layer -------------------------------------------------------------------------------
 def build(config: StackConfig) -> list[Resource]:
     data = config.data
-    keys = [KmsKey("s3", f"cloudsite {config.name}: S3 buckets"),
-            KmsKey("rds", f"cloudsite {config.name}: RDS storage and the master user secret"),
-            KmsKey("ebs", f"cloudsite {config.name}: EBS volumes (the region's default EBS key)")]
+    keys = [KmsKey("s3", "S3 buckets"),
+            KmsKey("rds", "RDS storage and the master user secret", users=rds_backups_using),
+            KmsKey("ebs", "EBS volumes (the region's default EBS key)", statements=ebs_statements,
+                   users=images_using)]
     buckets = [Bucket(purpose, versioned=purpose == "deploy", tls_only=data.tls_only_bucket_policy,
                       abort_days=data.abort_multipart_days, noncurrent_days=data.noncurrent_version_days)
                for purpose in ("app", "deploy")]

@@ -31,6 +31,7 @@ from provisioning.config import StackConfig
 from provisioning.iam import (PROFILE_MESSAGE, PROFILE_NOT_VISIBLE, PROFILE_PROPAGATION_TIMEOUT,
                               InstanceProfile, Role, allow, document)
 from provisioning.layers import Layer, register
+from provisioning.layers.data import EBS_DEFAULT
 from provisioning.layers.network import APP_SG, public_subnet
 from provisioning.resource import (Drift, Resource, StackError, retry_on, tolerate, wait_until,
                                    waiter_config)
@@ -70,9 +71,32 @@ def live_builders(ctx) -> list[dict]:
     return [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
 
 
+def images_encrypted_with(ctx, key_names: set[str]) -> list[str]:
+    """The account's AMIs in the region (disabled ones too) with a snapshot encrypted with the key
+    (any of ``key_names``: its ARN, id or alias): launching them needs the key. Not only this
+    stack's: while a stack's EBS key is the region's default, anything baked there takes it
+    (EBS encryption by default is an account-and-region setting). Read only."""
+    ec2 = ctx.client("ec2")
+    pages = ec2.get_paginator("describe_images").paginate(Owners=["self"], IncludeDisabled=True)
+    snapshots_of = {i["ImageId"]: {m["Ebs"]["SnapshotId"] for m in i.get("BlockDeviceMappings", [])
+                                   if m.get("Ebs", {}).get("SnapshotId")}
+                    for page in pages for i in page["Images"]}
+    wanted = sorted(set().union(*snapshots_of.values())) if snapshots_of else []
+    encrypted = set()
+    for start in range(0, len(wanted), 200):  # a filter (not SnapshotIds): a snapshot gone meanwhile is no error
+        pages = ec2.get_paginator("describe_snapshots").paginate(
+            OwnerIds=["self"], Filters=[{"Name": "snapshot-id", "Values": wanted[start:start + 200]}])
+        encrypted |= {s["SnapshotId"] for page in pages for s in page["Snapshots"]
+                      if s.get("Encrypted") and s.get("KmsKeyId") in key_names}
+    return sorted(i for i, snapshots in snapshots_of.items() if snapshots & encrypted)
+
+
 class Ami(Resource):
     name, service, kind = AMI, "ec2", "baked AMI"
-    depends_on = (PROFILE, public_subnet(0), APP_SG)
+    # The builder's encrypted root volume, so the AMI's snapshots, take the region's default EBS
+    # key: bake after the data layer made it the stack's key; teardown deregisters the AMIs before
+    # that key's recipe asks whether an AMI still needs it.
+    depends_on = (PROFILE, public_subnet(0), APP_SG, EBS_DEFAULT)
     force = False  # provision_image --rebake
 
     def __init__(self, config: StackConfig):

@@ -35,8 +35,9 @@ from botocore.exceptions import ClientError
 from provisioning import iam as iam_recipes
 from provisioning import naming
 from provisioning.config import StackConfig
-from provisioning.context import RESOURCE_TAG, STACK_TAG
+from provisioning.context import STACK_TAG
 from provisioning.layers import LAYERS, Layer, register
+from provisioning.layers.data import KmsKey
 from provisioning.outputs import Parameters, parameter_path
 from provisioning.resource import (Drift, Resource, StackError, error_code, monotonic, tolerate,
                                    waiter_config)
@@ -185,100 +186,19 @@ def retry_role_propagation(call, *, what: str, timeout: float = ROLE_PROPAGATION
 
 
 # --- KMS key for the topic -------------------------------------------------------------------
-class TopicKey(Resource):
-    name, service, kind = SNS_KEY, "kms", "KMS key"
-
-    def alias(self, ctx) -> str:
-        return naming.kms_alias(ctx.stack, "sns")
-
-    def policy(self, ctx) -> dict:
-        account = ctx.account_id
-        return policy_document([
-            # The default key policy: the account's IAM policies decide who else may use the key.
-            {"Sid": "AccountIamPolicies", "Effect": "Allow",
-             "Principal": {"AWS": f"arn:{ctx.partition}:iam::{account}:root"},
-             "Action": "kms:*", "Resource": "*"},
-            # SNS encrypts and decrypts messages of this account's topics for delivery.
-            {"Sid": "SnsForThisAccount", "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+def sns_key_statements(ctx) -> list[dict]:
+    """SNS encrypts and decrypts the messages of this account's topics for delivery."""
+    return [{"Sid": "SnsForThisAccount", "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
              "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",
-             "Condition": {"StringEquals": {"aws:SourceAccount": account}}},
-        ])
+             "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}}}]
 
-    def find_all(self, ctx, deps):
-        kms = ctx.client("kms")
-        try:
-            key = kms.describe_key(KeyId=self.alias(ctx))["KeyMetadata"]
-            if key["KeyState"] != "PendingDeletion":
-                return [self._state(ctx, key, aliased=True)]
-        except ClientError as error:
-            if error_code(error) != "NotFoundException":
-                raise
-        # A run that died between creating the key and its alias left a tagged key: find it.
-        found = []
-        for page in kms.get_paginator("list_keys").paginate():
-            for entry in page["Keys"]:
-                try:
-                    tags = kms.list_resource_tags(KeyId=entry["KeyId"]).get("Tags", [])
-                except ClientError:
-                    continue  # a key of another service we may not read
-                tags = {t["TagKey"]: t["TagValue"] for t in tags}
-                if tags.get(STACK_TAG) == ctx.stack and tags.get(RESOURCE_TAG) == self.name:
-                    key = kms.describe_key(KeyId=entry["KeyId"])["KeyMetadata"]
-                    if key["KeyState"] != "PendingDeletion":
-                        found.append(self._state(ctx, key, aliased=False))
-        return found
 
-    def _state(self, ctx, key, aliased):
-        kms = ctx.client("kms")
-        policy = as_policy(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
-        rotation = kms.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"]
-        return {"id": key["KeyId"], "arn": key["Arn"], "aliased": aliased, "policy": policy,
-                "rotation": rotation}
+class TopicKey(KmsKey):
+    """The topic's key: the data layer's key recipe (found by alias, rotation on, the same
+    deletion window), with SNS's statement in its policy."""
 
-    def create(self, ctx, deps):
-        key = ctx.client("kms").create_key(
-            Description=f"cloudsite {ctx.stack}: SNS verification topic", KeyUsage="ENCRYPT_DECRYPT",
-            Policy=json.dumps(self.policy(ctx)),
-            Tags=[{"TagKey": t["Key"], "TagValue": t["Value"]} for t in ctx.tags(self.name)])["KeyMetadata"]
-        return {"id": key["KeyId"], "arn": key["Arn"], "aliased": False, "policy": self.policy(ctx),
-                "rotation": False}
-
-    def drift(self, ctx, state, deps):
-        drift = []
-        if not state["aliased"]:
-            drift.append(Drift("alias", None, self.alias(ctx)))
-        if not state["rotation"]:
-            drift.append(Drift("rotation", False, True))
-        if state["policy"] != self.policy(ctx):
-            drift.append(Drift("key policy", "changed", "as configured"))
-        return drift
-
-    def reconcile(self, ctx, state, drift, deps):
-        kms = ctx.client("kms")
-        settings = {d.setting for d in drift}
-        if "alias" in settings:
-            try:
-                kms.create_alias(AliasName=self.alias(ctx), TargetKeyId=state["id"])
-            except ClientError as error:
-                if error_code(error) != "AlreadyExistsException":
-                    raise
-                kms.update_alias(AliasName=self.alias(ctx), TargetKeyId=state["id"])
-        if "rotation" in settings:
-            kms.enable_key_rotation(KeyId=state["id"])
-        if "key policy" in settings:
-            kms.put_key_policy(KeyId=state["id"], PolicyName="default", Policy=json.dumps(self.policy(ctx)))
-        return {**state, "aliased": True, "rotation": True, "policy": self.policy(ctx)}
-
-    def delete(self, ctx, state):
-        kms = ctx.client("kms")
-        if state["aliased"]:
-            with tolerate("NotFoundException"):
-                kms.delete_alias(AliasName=self.alias(ctx))
-        with tolerate("KMSInvalidStateException", "NotFoundException"):
-            kms.schedule_key_deletion(KeyId=state["id"], PendingWindowInDays=7)
-
-    def outputs(self, state):
-        return {"key-arn": state["arn"]}
+    def __init__(self):
+        super().__init__("sns", "SNS verification topic", layer="pipeline", statements=sns_key_statements)
 
 
 # --- SNS topic -------------------------------------------------------------------------------

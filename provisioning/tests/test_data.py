@@ -105,7 +105,7 @@ def test_first_apply_creates_every_resource_as_configured(built, ctx):
 
     params = {p["ParameterName"]: p["ParameterValue"] for p in rds.describe_db_parameters(
         DBParameterGroupName="cloudsite-dev-mysql8", Source="user")["Parameters"]}
-    assert params["require_secure_transport"] == "ON" and params["character_set_server"] == "utf8mb4"
+    assert params["require_secure_transport"] == "1" and params["character_set_server"] == "utf8mb4"
     group = rds.describe_db_subnet_groups(DBSubnetGroupName="cloudsite-dev-db")["DBSubnetGroups"][0]
     private = {r.id for r in engine_for(ctx, ["network"]).status() if r.name.startswith("network.subnet.private")}
     assert {s["SubnetIdentifier"] for s in group["Subnets"]} == private
@@ -196,8 +196,8 @@ DRIFTS = [
      None),  # another key as the default: this stack's setting is missing, apply puts it back
     ("data.db-parameter-group", lambda c, b: c("rds").modify_db_parameter_group(
         DBParameterGroupName="cloudsite-dev-mysql8", Parameters=[
-            {"ParameterName": "require_secure_transport", "ParameterValue": "OFF", "ApplyMethod": "immediate"}]),
-     "require_secure_transport: OFF -> ON"),
+            {"ParameterName": "require_secure_transport", "ParameterValue": "0", "ApplyMethod": "immediate"}]),
+     "require_secure_transport: 0 -> 1"),
     ("data.db.primary", lambda c, b: c("rds").modify_db_instance(
         DBInstanceIdentifier="cloudsite-dev-db", PubliclyAccessible=True, BackupRetentionPeriod=1, ApplyImmediately=True),
      "public: True -> False"),

@@ -150,3 +150,31 @@ def test_the_tls_only_policy_is_written_when_on_and_removed_when_off(config, ctx
     s3.assert_no_pending_responses()
     assert off.wanted(ctx, deps)["policy"] is None
     assert on.wanted(ctx, deps)["policy"]["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def parameters(**values):
+    return {"Parameters": [{"ParameterName": k, "ParameterValue": v, "Source": "user"} for k, v in values.items()]}
+
+
+def test_require_secure_transport_is_written_as_rds_takes_it(config, ctx):
+    """RDS MySQL guide, "Requiring SSL/TLS for all connections to a MySQL DB instance": "set the
+    require_secure_transport parameter to 1 (ON)"; the parameter's allowed values are 0 and 1, and a
+    scanner (prowler) fails a group holding "ON". A group that reads back "ON" is rewritten as 1."""
+    group = recipes(config)["data.db-parameter-group"]
+    state = {"id": "cloudsite-dev-mysql8", "family": data.MYSQL_FAMILY}
+    rds = stub(ctx, "rds")
+    rds.add_response("describe_db_parameters", parameters(
+        require_secure_transport="ON", character_set_server="utf8mb4", collation_server="utf8mb4_0900_ai_ci"),
+        {"DBParameterGroupName": state["id"], "Source": "user"})
+    drift = group.drift(ctx, state, {})
+    assert [str(d) for d in drift] == ["require_secure_transport: ON -> 1"]
+    rds.add_response("modify_db_parameter_group", {"DBParameterGroupName": state["id"]}, {
+        "DBParameterGroupName": state["id"],
+        "Parameters": [{"ParameterName": "require_secure_transport", "ParameterValue": "1",
+                        "ApplyMethod": "immediate"}]})
+    group.reconcile(ctx, state, drift, {})
+    rds.add_response("describe_db_parameters", parameters(
+        require_secure_transport="1", character_set_server="utf8mb4", collation_server="utf8mb4_0900_ai_ci"),
+        {"DBParameterGroupName": state["id"], "Source": "user"})
+    assert group.drift(ctx, state, {}) == []  # what DescribeDBParameters reads back matches
+    rds.assert_no_pending_responses()
