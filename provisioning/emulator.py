@@ -21,6 +21,7 @@ function's invocations to it.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -182,11 +183,16 @@ class EmulatedMysql:
         return pymysql.connect(host=self.host, port=self.port, user=self.user, password=self.password,
                                autocommit=True, connect_timeout=5)
 
-    def user_name(self, name: str) -> str:
-        return self.user_prefix + name
+    @property
+    def shared(self) -> bool:
+        """With prefixes the server is shared (tests): names also carry the emulated instance."""
+        return bool(self.user_prefix or self.database_prefix)
 
-    def database_name(self, name: str) -> str:
-        return self.database_prefix + name
+    def user_name(self, name: str, scope: str = "") -> str:
+        return self.user_prefix + (f"{scope}_" if self.shared and scope else "") + name
+
+    def database_name(self, name: str, scope: str = "") -> str:
+        return self.database_prefix + (f"{scope}_" if self.shared and scope else "") + name
 
 
 def function_name_of(reference: str) -> str:
@@ -207,6 +213,16 @@ class DbAdminStandIn:
     def __init__(self, mysql: "EmulatedMysql | None" = None, lock=None):
         self.mysql = mysql if mysql is not None else EmulatedMysql.from_environment()
         self.lock = lock or threading.RLock()
+        self.made: set[tuple[str, str]] = set()  # ("user" | "database", name) made on the server
+
+    def names(self, host: str, account: str = "123456789012") -> dict:
+        """The server-side names of the emulated instance at ``host``: ``{"scope", "database",
+        "user": callable}`` (tests log in as the app would)."""
+        with self.lock:
+            _, instance = self._moto_state("", host, account)
+        scope = instance[3]
+        return {"scope": scope, "database": self.mysql.database_name(instance[2] or naming.DB_NAME, scope),
+                "user": lambda name: self.mysql.user_name(name, scope)}
 
     def invoke(self, function: str, payload: bytes, account: str = "123456789012") -> tuple[str | None, bytes]:
         """(Lambda's function error or None, the response payload), as Lambda's Invoke answers."""
@@ -228,7 +244,10 @@ class DbAdminStandIn:
             return "Unhandled", json.dumps({"errorMessage": (
                 f"[Errno -2] Name or service not known: {event.get('host')}"), "errorType": "OperationalError"}).encode()
         self._as_rds_did(*instance)
-        answer = self._run(code, self._mapped(event))
+        mapped = self._mapped(event, instance[3])
+        if isinstance(mapped.get("user"), dict) and event.get("action") == "ensure_app_user":
+            self.made.add(("user", mapped["user"]["username"]))
+        answer = self._run(code, mapped)
         if "result" in answer:
             return None, json.dumps(answer["result"]).encode()
         return "Unhandled", json.dumps(answer).encode()
@@ -250,28 +269,44 @@ class DbAdminStandIn:
         for backend in rds_backends[account].values():
             for database in backend.databases.values():
                 if database.address == host:
-                    # moto keeps what CreateDBInstance / ModifyDBInstance were given
-                    instance = (database.master_username, database._master_user_password, database.db_name)
+                    # moto keeps what CreateDBInstance / ModifyDBInstance were given; its
+                    # DbiResourceId is one constant, so the object stands for the instance
+                    scope = hashlib.sha256(f"{os.getpid()}:{id(database)}".encode()).hexdigest()[:6]
+                    instance = (database.master_username, database._master_user_password, database.db_name, scope)
         return code, instance
 
-    def _as_rds_did(self, username: str, password: str, database: str) -> None:
+    def _as_rds_did(self, username: str, password: str, database: str, scope: str) -> None:
         """The master user RDS makes at CreateDBInstance (all privileges, grantable), its password
         as the emulated RDS has it, and the instance's database."""
-        user, schema = self.mysql.user_name(username), self.mysql.database_name(database or naming.DB_NAME)
+        user = self.mysql.user_name(username, scope)
+        schema = self.mysql.database_name(database or naming.DB_NAME, scope)
+        self.made.update({("user", user), ("database", schema)})
         with self.mysql.connect() as conn, conn.cursor() as cursor:
             cursor.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (user, password))
             cursor.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (user, password))
             cursor.execute("GRANT ALL PRIVILEGES ON *.* TO %s@'%%' WITH GRANT OPTION", (user,))
             cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{schema}` CHARACTER SET utf8mb4")
 
-    def _mapped(self, event: dict) -> dict:
+    def _mapped(self, event: dict, scope: str) -> dict:
         mapped = {**event, "host": self.mysql.host, "port": self.mysql.port, "tls": False}
         if isinstance(event.get("database"), str):
-            mapped["database"] = self.mysql.database_name(event["database"])
+            mapped["database"] = self.mysql.database_name(event["database"], scope)
         for role in ("admin", "user"):
             if isinstance(event.get(role), dict) and isinstance(event[role].get("username"), str):
-                mapped[role] = {**event[role], "username": self.mysql.user_name(event[role]["username"])}
+                mapped[role] = {**event[role], "username": self.mysql.user_name(event[role]["username"], scope)}
         return mapped
+
+    def drop_made(self) -> None:
+        """Drop the users and databases this stand-in made (tests on a shared server)."""
+        if not self.made or self.mysql is None:
+            return
+        with self.mysql.connect() as conn, conn.cursor() as cursor:
+            for kind, name in sorted(self.made):
+                if kind == "user":
+                    cursor.execute("DROP USER IF EXISTS %s@'%%'", (name,))
+                else:
+                    cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        self.made.clear()
 
     @staticmethod
     def _run(code: bytes, event: dict) -> dict:

@@ -157,37 +157,36 @@ def _db_admin_invocations(_emulator_mysql):
             parsed["FunctionError"] = error
         return AWSResponse(params.get("url", ""), 200, headers, None), parsed
 
+    import botocore.handlers
+
+    # every botocore session made from now on (the commands make their own), as moto installs its
+    # own stub; and the tests' shared session, which may exist already
+    handler = ("before-call.lambda.Invoke", answer)
+    botocore.handlers.BUILTIN_HANDLERS.append(handler)
     session = _shared_botocore_session()
     session.register("before-call.lambda.Invoke", answer, unique_id="cloudsite-db-admin-stand-in")
     yield stand_in
     session.unregister("before-call.lambda.Invoke", unique_id="cloudsite-db-admin-stand-in")
+    botocore.handlers.BUILTIN_HANDLERS.remove(handler)
+    if stand_in.mysql is not None and stand_in.made:
+        stand_in.drop_made()  # what tests without the emulated_mysql fixture made
 
 
 @pytest.fixture
-def emulated_mysql():
-    """The emulator's MariaDB (skipped without it, failed in CI), and the branch's users and
-    databases it made dropped afterwards."""
+def emulated_mysql(_db_admin_invocations):
+    """The emulator's MariaDB (skipped without it, failed in CI); the users and databases the
+    stand-in made for the test are dropped afterwards."""
     import os
 
-    from provisioning.emulator import EmulatedMysql
+    import pymysql
 
-    mysql = EmulatedMysql.from_environment()
+    mysql = _db_admin_invocations.mysql
     try:
         mysql.connect().close()
-    except Exception as error:  # pymysql's OperationalError: no server
+    except pymysql.err.MySQLError as error:
         message = f"the emulator's MariaDB at {mysql.host}:{mysql.port} does not answer ({error})"
         if os.environ.get("CLOUDSITE_REQUIRE_SERVICES") == "1":
             pytest.fail(message + "; CI requires it", pytrace=False)
         pytest.skip(message)
     yield mysql
-    drop_emulated(mysql)
-
-
-def drop_emulated(mysql):
-    with mysql.connect() as conn, conn.cursor() as cursor:
-        cursor.execute("SELECT User FROM mysql.user WHERE User LIKE %s", (mysql.user_prefix.replace("_", "\\_") + "%",))
-        for (user,) in cursor.fetchall():
-            cursor.execute("DROP USER IF EXISTS %s@'%%'", (user,))
-        cursor.execute("SHOW DATABASES LIKE %s", (mysql.database_prefix.replace("_", "\\_") + "%",))
-        for (name,) in cursor.fetchall():
-            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    _db_admin_invocations.drop_made()
