@@ -210,8 +210,9 @@ class DbAdminStandIn:
     function, the master password given to the emulated RDS); ``lock`` is held while moto's
     backends are read (``cloudsite.serial_moto``'s, in the server)."""
 
-    def __init__(self, mysql: "EmulatedMysql | None" = None, lock=None):
-        self.mysql = mysql if mysql is not None else EmulatedMysql.from_environment()
+    def __init__(self, mysql: "EmulatedMysql | None | str" = "environment", lock=None):
+        """``mysql``: the server; by default the one ``CLOUDSITE_EMULATOR_MYSQL`` names (None: none)."""
+        self.mysql = EmulatedMysql.from_environment() if mysql == "environment" else mysql
         self.lock = lock or threading.RLock()
         self.made: set[tuple[str, str]] = set()  # ("user" | "database", name) made on the server
 

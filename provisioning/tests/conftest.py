@@ -142,6 +142,12 @@ def _db_admin_invocations(_emulator_mysql):
     stand_in = DbAdminStandIn(lock=serial_moto.LOCK)
 
     def answer(model, params, **kwargs):
+        from urllib.parse import urlsplit
+
+        from provisioning.emulator import LOOPBACK
+
+        if urlsplit(params.get("url", "")).hostname in LOOPBACK:
+            return None  # a moto_server answers it (cloudsite.serial_moto routes it to its own stand-in)
         match = INVOCATION_PATH.match(params.get("url_path", ""))
         if not match or not is_db_admin(match.group(1)):
             return None
