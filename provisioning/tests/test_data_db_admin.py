@@ -201,3 +201,20 @@ def test_the_function_code_is_updated_only_when_the_zip_changes(built, config, c
     assert counter.calls["lambda:UpdateFunctionCode"] == 1
     assert ctx.client("lambda").get_function_configuration(
         FunctionName="cloudsite-dev-db-admin")["CodeSha256"] == zip_code(changed)[2]
+
+
+def test_a_primary_whose_password_rds_manages_is_given_the_stacks_own_again(built, config, ctx, emulated_mysql, names):
+    """Someone let RDS manage the master password (no replica could be made then): drift, and the
+    reconcile hands RDS the master secret's password; the db-admin function logs in with it."""
+    rds = ctx.client("rds")
+    rds.modify_db_instance(DBInstanceIdentifier="cloudsite-dev-db", ManageMasterUserPassword=True, ApplyImmediately=True)
+    assert rds.describe_db_instances(DBInstanceIdentifier="cloudsite-dev-db")["DBInstances"][0]["MasterUserSecret"]
+    drifted = {n: r.changes for n, r in status(config).items() if r.action != "ok"}
+    assert drifted == {"data.db.primary": ["master password: managed by RDS -> the stack's secret cloudsite/dev/db-master"]}
+    results, counter = apply(config)
+    assert results["data.db.primary"].action == "update" and counter.calls["rds:ModifyDBInstance"] == 1
+    assert "MasterUserSecret" not in rds.describe_db_instances(DBInstanceIdentifier="cloudsite-dev-db")["DBInstances"][0]
+    ctx.client("secretsmanager").untag_resource(SecretId="cloudsite/dev/db-app", TagKeys=["cloudsite:app-user"])
+    assert apply(config)[0]["data.db.app-user"].action == "create"  # the master secret's password works
+    assert login(emulated_mysql, names, secret(ctx, "master")) == 1
+    assert {n: r.changes for n, r in status(config).items() if r.action != "ok"} == {}
