@@ -78,6 +78,8 @@ PASSWORD_LENGTH = 40
 PASSWORD_ALPHABET = string.ascii_letters + string.digits + "!#$%&()*+,-.:;<=>?[]^_{|}~"
 DB_ADMIN_TIMEOUT = 60         # seconds: connect (10 s at most) and a few statements
 DB_ADMIN_LOG_RETENTION_DAYS = 30
+INVOKE_NOT_READY = ("ResourceNotReadyException", "ENINotReadyException", "ResourceConflictException")
+DB_ADMIN_READY_TIMEOUT = 600  # a VPC function's interfaces take minutes to come back
 APP_USER_TAG = "cloudsite:app-user"
 DB_PARAMETERS = {"require_secure_transport": "ON", "character_set_server": "utf8mb4",
                  "collation_server": "utf8mb4_0900_ai_ci"}
@@ -1121,8 +1123,13 @@ def invoke_db_admin(ctx, event: dict) -> dict:
     """Invoke the db-admin function synchronously; a function error or ``ok: false`` is a
     StackError of one line, with the event's passwords masked (the handler masks them too)."""
     name = naming.db_admin_function(ctx.stack)
-    answer = ctx.client("lambda").invoke(FunctionName=name, InvocationType="RequestResponse",
-                                         Payload=json.dumps(event).encode())
+    # Lambda Invoke errors (API reference): ResourceNotReadyException "The function is inactive and
+    # its VPC connection is no longer available. Wait for the VPC connection to reestablish and try
+    # again" (a VPC function idle for weeks), ENINotReadyException (its interface not ready yet),
+    # ResourceConflictException while it is Pending: the invocation did not run, so it is retried.
+    answer = retry_on(INVOKE_NOT_READY, lambda: ctx.client("lambda").invoke(
+        FunctionName=name, InvocationType="RequestResponse", Payload=json.dumps(event).encode()),
+        what=f"invoking {name}", timeout=DB_ADMIN_READY_TIMEOUT, delay=5)
     raw = answer["Payload"].read().decode("utf-8", "replace")
     try:
         result = json.loads(raw)

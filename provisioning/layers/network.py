@@ -299,12 +299,17 @@ class RouteTable(Resource):
         associations = {s: a for s, a in state["associations"].items() if s in subnets}
         for subnet in missing:
             if subnet in elsewhere:
-                answer = ec2.replace_route_table_association(AssociationId=elsewhere[subnet],
-                                                             RouteTableId=table)
-                associations[subnet] = answer["NewAssociationId"]
-            else:
-                answer = eventually(lambda: ec2.associate_route_table(RouteTableId=table, SubnetId=subnet))
-                associations[subnet] = answer["AssociationId"]
+                try:
+                    answer = ec2.replace_route_table_association(AssociationId=elsewhere[subnet],
+                                                                 RouteTableId=table)
+                    associations[subnet] = answer["NewAssociationId"]
+                    continue
+                except ClientError as error:
+                    # the other table's own reconcile (running at the same time) let go of it first
+                    if error_code(error) != "InvalidAssociationID.NotFound":
+                        raise
+            answer = eventually(lambda: ec2.associate_route_table(RouteTableId=table, SubnetId=subnet))
+            associations[subnet] = answer["AssociationId"]
         for subnet, assoc in sorted(state["associations"].items()):
             if subnet not in subnets:
                 with tolerate("InvalidAssociationID.NotFound"):

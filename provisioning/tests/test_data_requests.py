@@ -211,3 +211,23 @@ def test_a_re_created_primary_drifts_the_app_user(ctx, recipes):
     assert app_user.drift(ctx, state, {data.PRIMARY: {"resource_id": "db-OLD"}}) == []
     (drift,) = app_user.drift(ctx, state, {data.PRIMARY: {"resource_id": "db-NEW"}})
     assert drift.setting == "app user" and drift.want.endswith("@db-NEW")
+
+
+def test_an_inactive_function_is_invoked_again_once_its_vpc_connection_is_back(ctx, recipes):
+    # Lambda Invoke (API reference), ResourceNotReadyException: "The function is inactive and its
+    # VPC connection is no longer available. Wait for the VPC connection to reestablish and try again."
+    sm, lam = stub(ctx, "secretsmanager"), stub(ctx, "lambda")
+    secret_value(sm, "cloudsite/dev/db-master", MASTER)
+    secret_value(sm, "cloudsite/dev/db-app", APP)
+    deps = {**DEPS, data.PRIMARY: {"id": "cloudsite-dev-db", "endpoint": "h", "port": 3306, "resource_id": "db-A"}}
+    lam.add_client_error("invoke", "ResourceNotReadyException", "The function is inactive")
+    lam.add_client_error("invoke", "ENINotReadyException", "not ready yet")
+    lam.add_response("invoke", invoke_answer({"ok": True, "action": "ensure_app_user", "user": "cloudsite_app"}))
+    sm.add_response("tag_resource", {})
+    recipes[data.APP_USER].create(ctx, deps)
+    lam.assert_no_pending_responses()
+    lam.add_client_error("invoke", "AccessDeniedException", "no")
+    secret_value(sm, "cloudsite/dev/db-master", MASTER)
+    secret_value(sm, "cloudsite/dev/db-app", APP)
+    with pytest.raises(Exception, match="AccessDenied"):  # not retried
+        recipes[data.APP_USER].create(ctx, deps)

@@ -337,3 +337,30 @@ def test_zones_come_from_the_config_or_the_region(config, aws, stacks_dir):
     results, _ = apply(chosen)
     subnet = make_context(chosen).client("ec2").describe_subnets(SubnetIds=[results["network.subnet.public-3"].id])
     assert subnet["Subnets"][0]["AvailabilityZone"] == "us-east-1d"
+
+
+def test_a_subnet_the_other_table_let_go_of_meanwhile_is_associated_afresh(config):
+    """Both route tables reconcile at once when a subnet was moved: the table that lost it may find
+    the association already gone (InvalidAssociationID.NotFound) when it replaces it."""
+    import io
+
+    import boto3
+    from botocore.stub import Stubber
+
+    from provisioning.context import Context
+    from provisioning.reporter import Reporter
+
+    ctx = Context(config, session=boto3.Session(region_name="us-east-1"), reporter=Reporter(io.StringIO()))
+    private = {r.name: r for r in network.build(config)}["network.route-table.private"]
+    deps = {"network.vpc": {"id": "vpc-1"}, **{f"network.subnet.private-{i}": {"id": f"subnet-{i}"} for i in (1, 2, 3)}}
+    state = {"id": "rtb-private", "vpc": "vpc-1", "routes": {}, "associations": {"subnet-1": "a-1", "subnet-2": "a-2"}}
+    ec2 = Stubber(ctx.client("ec2"))
+    ec2.activate()
+    ec2.add_response("describe_route_tables", {"RouteTables": [{"RouteTableId": "rtb-public", "Associations": [
+        {"SubnetId": "subnet-3", "RouteTableAssociationId": "a-3", "RouteTableId": "rtb-public"}]}]})
+    ec2.add_client_error("replace_route_table_association", "InvalidAssociationID.NotFound", "gone")
+    ec2.add_response("associate_route_table", {"AssociationId": "a-new"},
+                     {"RouteTableId": "rtb-private", "SubnetId": "subnet-3"})
+    new = private.reconcile(ctx, state, [], deps)
+    ec2.assert_no_pending_responses()
+    assert new["associations"]["subnet-3"] == "a-new"
