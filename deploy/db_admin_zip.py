@@ -22,9 +22,12 @@ import functools
 import hashlib
 import importlib.metadata
 import importlib.util
+import io
 import os
 import ssl
+import sys
 import urllib.request
+import zipfile
 from pathlib import Path
 
 from deploy.bootstrap import RDS_CA_BUNDLE_URL
@@ -102,11 +105,8 @@ def check_pem(data: bytes) -> bytes:
 
 
 def import_handler(directory: Path, ca_bundle: bytes | None = None):
-    """Unpack the zip into ``directory`` and import its ``handler`` module, as Lambda would."""
-    import io
-    import sys
-    import zipfile
-
+    """Unpack the zip into ``directory`` and import its ``handler`` module, as Lambda would (the
+    driver already imported here stays in use: ``test_db_admin`` runs the zip alone, with ``-S``)."""
     zipfile.ZipFile(io.BytesIO(build_db_admin_zip(ca_bundle))).extractall(directory)
     sys.path.insert(0, str(directory))
     for name in ("handler", "users"):

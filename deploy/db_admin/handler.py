@@ -39,27 +39,35 @@ class BadEvent(ValueError):
 
 
 def handler(event, context):
+    return execute(event, CA_BUNDLE)
+
+
+def execute(event, ca_bundle: Path) -> dict:
+    """The handler's work, with the CA bundle's path as a parameter (the repository holds none:
+    ``provisioning.db_rotation.DirectExecutor`` passes the operator's copy)."""
     action = event.get("action") if isinstance(event, dict) else None
     try:
         check_event(event)
         result = {"ok": True, "action": action, "user": event["user"]["username"]}
-        result.update(run(event) or {})
+        result.update(run(event, Path(ca_bundle)) or {})
         return result
-    except (BadEvent, ValueError, users.UnsupportedError) as error:
+    except (ValueError, users.UnsupportedError) as error:  # BadEvent, a bad name
         return failure(action, event, str(error))
     except pymysql.err.MySQLError as error:
         return failure(action, event, describe(error))
+    except Exception as error:  # never a traceback in the function's log: a frame could show a value
+        return failure(action, event, f"unexpected {type(error).__name__}: {error}")
 
 
-def run(event: dict) -> dict | None:
+def run(event: dict, ca_bundle: Path) -> dict | None:
     """Do ``event["action"]``; returns extra answer fields, if any."""
     action, user = event["action"], event["user"]
     if action == "test_login":  # as the user, into its database: the login and the grant work
-        with connect(event, user, event["database"]) as conn, conn.cursor() as cursor:
+        with connect(event, ca_bundle, user, event["database"]) as conn, conn.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
         return None
-    with connect(event, event["admin"]) as conn:
+    with connect(event, ca_bundle, event["admin"]) as conn:
         if action == "ensure_app_user":
             users.ensure_app_user(conn, event["database"], user["username"], user["password"],
                                   require_ssl=event.get("tls", True))
@@ -72,13 +80,13 @@ def run(event: dict) -> dict | None:
     return None
 
 
-def connect(event: dict, credentials: dict, database: str | None = None):
+def connect(event: dict, ca_bundle: Path, credentials: dict, database: str | None = None):
     """A PyMySQL connection as ``credentials``; verified TLS unless the event says ``tls: false``."""
     options = {}
     if event.get("tls", True):
-        if not CA_BUNDLE.is_file():
-            raise BadEvent("tls is on but the package holds no RDS CA bundle (rds-ca.pem)")
-        options = {"ssl_ca": str(CA_BUNDLE), "ssl_verify_cert": True, "ssl_verify_identity": True}
+        if not ca_bundle.is_file():
+            raise BadEvent(f"tls is on but there is no RDS CA bundle ({ca_bundle.name})")
+        options = {"ssl_ca": str(ca_bundle), "ssl_verify_cert": True, "ssl_verify_identity": True}
     return pymysql.connect(host=event["host"], port=int(event["port"]), user=credentials["username"],
                            password=credentials["password"], database=database, autocommit=True,
                            connect_timeout=CONNECT_TIMEOUT, charset="utf8mb4", **options)

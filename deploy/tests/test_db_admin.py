@@ -225,7 +225,7 @@ def test_tls_without_a_bundle_in_the_package_is_refused(monkeypatch, tmp_path):
             "user": {"username": "cloudsite_app", "password": "userpw"}}
     result = db_handler.handler(step, None)
     assert result == {"ok": False, "action": "test_login",
-                      "error": "tls is on but the package holds no RDS CA bundle (rds-ca.pem)"}
+                      "error": "tls is on but there is no RDS CA bundle (missing.pem)"}
 
 
 def test_tls_verifies_the_server_against_the_bundle(monkeypatch, tmp_path):
@@ -306,3 +306,14 @@ def test_the_handler_runs_from_the_zip_alone(mariadb, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout) == [{"ok": True, "action": "ensure_app_user", "user": user},
                                       {"ok": True, "action": "test_login", "user": user}]
+
+
+def test_an_unexpected_error_is_an_answer_not_a_traceback(monkeypatch):
+    def boom(**kwargs):
+        raise RuntimeError("driver broke near 'userpw'")
+
+    monkeypatch.setattr(db_handler.pymysql, "connect", boom)
+    step = {"action": "test_login", "host": "db", "port": 3306, "database": "cloudsite", "tls": False,
+            "user": {"username": "cloudsite_app", "password": "userpw"}}
+    assert db_handler.handler(step, None) == {"ok": False, "action": "test_login",
+                                              "error": "unexpected RuntimeError: driver broke near '***'"}
