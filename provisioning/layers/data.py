@@ -37,13 +37,12 @@ snapshot of the primary.
 from __future__ import annotations
 
 import json
+import secrets
+import string
 import time
 
 from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
-
-import secrets
-import string
 
 from provisioning import iam as iam_recipes
 from provisioning import naming

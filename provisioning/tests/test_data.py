@@ -239,6 +239,10 @@ DRIFTS = [
     ("data.db.primary", lambda c, b: c("rds").modify_db_instance(
         DBInstanceIdentifier="cloudsite-dev-db", PubliclyAccessible=True, BackupRetentionPeriod=1, ApplyImmediately=True),
      "public: True -> False"),
+    ("data.db.primary", lambda c, b: c("rds").modify_db_instance(
+        DBInstanceIdentifier="cloudsite-dev-db", EngineLifecycleSupport="open-source-rds-extended-support",
+        ApplyImmediately=True),
+     "lifecycle: open-source-rds-extended-support -> open-source-rds-extended-support-disabled"),
     ("data.db.replica", lambda c, b: c("rds").modify_db_instance(
         DBInstanceIdentifier="cloudsite-dev-db-replica", DeletionProtection=True, ApplyImmediately=True),
      "deletion_protection: True -> False"),
