@@ -14,6 +14,11 @@ threads on purpose, so it is the emulator that is serialised, never the product:
 Requests still arrive concurrently and their client-side work (signing, retries, added latency)
 overlaps; only moto's handling of them takes turns. A long poll (SQS ``WaitTimeSeconds``) would
 hold the lock while it waits, so what talks to a serialised emulator polls short.
+
+The server also answers what moto cannot run: a synchronous invocation of a stack's db-admin
+function (``POST /2015-03-31/functions/<name>/invocations``) goes to
+``provisioning.emulator.DbAdminStandIn``, which runs the deployed zip's handler against the MariaDB
+named by ``CLOUDSITE_EMULATOR_MYSQL``; the lock is held only while it reads moto's state.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import functools
 import threading
 
 _LOCK = threading.RLock()  # re-entrant: a moto handler that calls moto again must not deadlock
+LOCK = _LOCK  # for emulator-side code that reads moto's backends
 
 
 def _serialised(method):
@@ -36,13 +42,44 @@ def _serialised(method):
     return one_at_a_time
 
 
+def _db_admin_routed(call):
+    """The WSGI entry point, with the db-admin function's synchronous invocations answered by the
+    stand-in (outside the lock: it runs a subprocess and a database)."""
+    if getattr(call, "_cloudsite_routed", False):
+        return call
+    stand_in = []
+
+    @functools.wraps(call)
+    def routed(self, environ, start_response):
+        from provisioning.emulator import INVOCATION_PATH, DbAdminStandIn, is_db_admin
+
+        match = INVOCATION_PATH.match(environ.get("PATH_INFO", ""))
+        kind = environ.get("HTTP_X_AMZ_INVOCATION_TYPE", "RequestResponse")
+        if not (environ.get("REQUEST_METHOD") == "POST" and match and kind == "RequestResponse"
+                and is_db_admin(match.group(1))):
+            return call(self, environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        payload = environ["wsgi.input"].read(length) if length else b""
+        if not stand_in:
+            stand_in.append(DbAdminStandIn(lock=_LOCK))
+        error, body = stand_in[0].invoke(match.group(1), payload)
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                   ("X-Amz-Executed-Version", "$LATEST")] + ([("X-Amz-Function-Error", error)] if error else [])
+        start_response("200 OK", headers)
+        return [body]
+
+    routed._cloudsite_routed = True
+    return routed
+
+
 def install() -> None:
-    """Serialise both of moto's entry points in this process (idempotent)."""
+    """Serialise both of moto's entry points in this process (idempotent); route the db-admin
+    function's invocations to its stand-in in server mode."""
     from moto.core.botocore_stubber import BotocoreStubber
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
     BotocoreStubber.process_request = _serialised(BotocoreStubber.process_request)
-    DomainDispatcherApplication.__call__ = _serialised(DomainDispatcherApplication.__call__)
+    DomainDispatcherApplication.__call__ = _db_admin_routed(_serialised(DomainDispatcherApplication.__call__))
 
 
 def main(argv: list[str] | None = None) -> None:

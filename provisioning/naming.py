@@ -35,7 +35,6 @@ def db_subnet_group(stack: str) -> str:
 
 
 DB_NAME = "cloudsite"
-DB_USER = "cloudsite"
 # The RDS master user, used only to create the app user and to change its password; the app user
 # (DML and what migrations need, on DB_NAME only) is the one the app connects as.
 DB_MASTER_USER = "cloudsite_master"
@@ -46,6 +45,11 @@ def db_secret(stack: str, purpose: str) -> str:
     """Secrets Manager names of the database credentials: ``cloudsite/dev/db-master`` and
     ``cloudsite/dev/db-app`` (JSON ``{"username", "password", ...}``, encrypted with the RDS key)."""
     return f"cloudsite/{stack}/db-{purpose}"
+
+
+def db_admin_function(stack: str) -> str:
+    """The db-admin Lambda (in the database's private subnets): runs the SQL only the master user may."""
+    return f"{prefix(stack)}-db-admin"
 
 
 def token_table(stack: str) -> str:
@@ -75,7 +79,8 @@ def codedeploy_group(stack: str) -> str:
 
 # --- compute layer ---
 def role(stack: str, purpose: str) -> str:
-    """IAM role names (account-wide): ``cloudsite-dev-instance``, ``-lambda``, ``-codedeploy``, ``-ci``."""
+    """IAM role names (account-wide): ``cloudsite-dev-instance``, ``-lambda``, ``-codedeploy``, ``-ci``,
+    ``-db-admin``."""
     return f"{prefix(stack)}-{purpose}"
 
 

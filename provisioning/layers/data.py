@@ -17,10 +17,18 @@ the DynamoDB token table, and the layer's outputs.
   deploy bucket (the same, plus versioning and a rule expiring old versions). Names carry the
   stack, account and region (``naming.bucket``). Teardown empties them, every version and delete
   marker included.
-* RDS MySQL 8.0: a parameter group (``require_secure_transport=1``, utf8mb4), a subnet group
-  over the private subnets, the primary (storage encrypted with the RDS key, the master password
-  generated and kept by RDS in Secrets Manager, encrypted with the RDS key: this code never sees
-  it), a read replica in another zone. Neither is publicly accessible.
+* RDS MySQL 8.4 (8.0 is past RDS standard support; extended support is off, so its cost is a
+  decision, not a default): a parameter group (``require_secure_transport=1``, utf8mb4), a subnet
+  group over the private subnets, the primary (storage encrypted with the RDS key) and a read
+  replica in another zone. Neither is publicly accessible.
+* Database credentials: two Secrets Manager secrets, generated here, encrypted with the RDS key and
+  never printed: the master user's (given to RDS at creation; RDS refuses a read replica of a
+  primary whose password it manages itself) and the app user's, which the app connects as.
+* The db-admin Lambda, in the database's private subnets (no route out; it calls no AWS API): its
+  role (network interfaces and its log group only), log group, and the function, whose code is
+  ``deploy/db_admin``. The app-user recipe invokes it with both secrets' credentials to create the
+  app user with exactly its grants; a tag on the app secret records the grant set and the instance
+  it was applied to, so "exists" is observable without SQL.
 * DynamoDB: the verification token table (on demand, ``token`` hash key, TTL on ``ttl``,
   point-in-time recovery).
 * Outputs under ``/cloudsite/<stack>/data/``: everything the app's settings need, no secret.
@@ -32,16 +40,20 @@ snapshot of the primary.
 from __future__ import annotations
 
 import json
+import secrets
+import string
 import time
 from typing import Callable
 
 from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 
+from provisioning import iam as iam_recipes
 from provisioning import naming
 from provisioning.config import StackConfig
 from provisioning.layers import Layer, network, register
 from provisioning.outputs import Parameters, parameter_path
+from provisioning.recipes import GeneratedSecret, LambdaFunction, LogGroup, zip_code
 from provisioning.resource import (Drift, Resource, StackError, delete_once_free, error_code, retry_on,
                                    tolerate, waiter_config)
 
@@ -50,12 +62,28 @@ EBS_DEFAULT = "data.ebs-default-encryption"
 APP_BUCKET, DEPLOY_BUCKET = "data.bucket.app", "data.bucket.deploy"
 PARAMETER_GROUP, SUBNET_GROUP = "data.db-parameter-group", "data.db-subnet-group"
 PRIMARY, REPLICA = "data.db.primary", "data.db.replica"
+MASTER_SECRET, APP_SECRET = "data.secret.db-master", "data.secret.db-app"
+DB_ADMIN_ROLE, DB_ADMIN_LOGS = "data.role.db-admin", "data.db-admin-log-group"
+DB_ADMIN_FUNCTION, APP_USER = "data.db-admin-function", "data.db.app-user"
 TOKEN_TABLE = "data.token-table"
 OUTPUTS = "data.outputs"
 
 KEY_DELETION_WINDOW_DAYS = 7  # the shortest AWS allows
-MYSQL_FAMILY = "mysql8.0"
-MYSQL_VERSION = "8.0"         # RDS picks the current 8.0 minor version; minor upgrades are automatic
+MYSQL_FAMILY = "mysql8.4"
+MYSQL_VERSION = "8.4"         # RDS picks the current 8.4 minor version; minor upgrades are automatic
+# CreateDBInstance EngineLifecycleSupport (RDS API reference): the default enrols the instance in
+# RDS Extended Support, billed once the major version leaves standard support; disabled, RDS
+# upgrades it instead. A stack that wants to pay for the extra time changes this on purpose.
+ENGINE_LIFECYCLE = "open-source-rds-extended-support-disabled"
+# RDS CreateDBInstance, MasterUserPassword for MySQL: 8 to 41 printable ASCII characters, not
+# '/', '"', '@' or a space. The app user's password is made the same way.
+PASSWORD_LENGTH = 40
+PASSWORD_ALPHABET = string.ascii_letters + string.digits + "!#$%&()*+,-.:;<=>?[]^_{|}~"
+DB_ADMIN_TIMEOUT = 60         # seconds: connect (10 s at most) and a few statements
+DB_ADMIN_LOG_RETENTION_DAYS = 30
+INVOKE_NOT_READY = ("ResourceNotReadyException", "ENINotReadyException", "ResourceConflictException")
+DB_ADMIN_READY_TIMEOUT = 600  # a VPC function's interfaces take minutes to come back
+APP_USER_TAG = "cloudsite:app-user"
 # Values as the API takes and DescribeDBParameters reads them back: RDS's MySQL parameter groups take
 # 1/0 for require_secure_transport (RDS MySQL guide, "Requiring SSL/TLS for all connections": "set
 # the require_secure_transport parameter to 1 (ON)"); a group holding "ON" drifts and is rewritten.
@@ -647,7 +675,7 @@ class DbParameterGroup(Resource):
         try:
             group = rds.create_db_parameter_group(
                 DBParameterGroupName=self.group_name(ctx), DBParameterGroupFamily=MYSQL_FAMILY,
-                Description=f"cloudsite {ctx.stack}: MySQL 8.0, TLS only, utf8mb4",
+                Description=f"cloudsite {ctx.stack}: MySQL {MYSQL_VERSION}, TLS only, utf8mb4",
                 Tags=ctx.tags(self.name))["DBParameterGroup"]
         except ClientError as error:
             if error_code(error) != "DBParameterGroupAlreadyExists":
@@ -782,7 +810,10 @@ class DbInstance(Resource):
             "security_groups": sorted(g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", [])
                                       if g.get("Status", "active") in ("active", "adding")),
             "subnet_group": (db.get("DBSubnetGroup") or {}).get("DBSubnetGroupName"),
-            "secret_arn": (db.get("MasterUserSecret") or {}).get("SecretArn"),
+            "master_user": db.get("MasterUsername"),
+            "managed_password": bool((db.get("MasterUserSecret") or {}).get("SecretArn")),
+            "lifecycle": db.get("EngineLifecycleSupport"),
+            "resource_id": db.get("DbiResourceId"),
             "source": db.get("ReadReplicaSourceDBInstanceIdentifier"),
             "tags": {t["Key"]: t["Value"] for t in db.get("TagList", [])},
         }
@@ -819,7 +850,8 @@ class DbInstance(Resource):
         return self.common_wanted(ctx, deps)
 
     MODIFY = {"class": "DBInstanceClass", "public": "PubliclyAccessible",
-              "deletion_protection": "DeletionProtection", "backup_retention": "BackupRetentionPeriod"}
+              "deletion_protection": "DeletionProtection", "backup_retention": "BackupRetentionPeriod",
+              "lifecycle": "EngineLifecycleSupport"}
 
     def drift(self, ctx, state, deps):
         drift = []
@@ -827,8 +859,10 @@ class DbInstance(Resource):
             return [Drift("status", "deleting", "available", fixable=False)]
         if state["status"] != "available":
             drift.append(Drift("status", state["status"], "available"))
-        if state["engine"] != "mysql" or not state["engine_version"].startswith("8."):
-            drift.append(Drift("engine", f"{state['engine']} {state['engine_version']}", "mysql 8",
+        if state["engine"] != "mysql" or state["engine_version"].split(".")[:2] != MYSQL_VERSION.split("."):
+            # a major upgrade (new parameter group family, EngineVersion, AllowMajorVersionUpgrade)
+            # is a planned operation of its own, not a reconcile
+            drift.append(Drift("engine", f"{state['engine']} {state['engine_version']}", f"mysql {MYSQL_VERSION}",
                                fixable=False))
         for setting, want in self.wanted(ctx, deps).items():
             if state.get(setting) != want:
@@ -850,8 +884,8 @@ class DbInstance(Resource):
             changes["DBParameterGroupName"] = settings["parameter_group"].want[0]
         if "security_groups" in settings:
             changes["VpcSecurityGroupIds"] = settings["security_groups"].want
-        if "secret" in settings:
-            changes.update(ManageMasterUserPassword=True, MasterUserSecretKmsKeyId=deps[RDS_KEY]["arn"])
+        if "master password" in settings:
+            changes.update(self.own_password(ctx))
         if changes:
             if state["status"] != "available":
                 self.wait_available(ctx, state["id"], DB_MODIFY_WAIT, "waiting before modifying")
@@ -888,6 +922,9 @@ class DbInstance(Resource):
     def final_snapshot(self, ctx, identifier: str) -> str | None:
         return None
 
+    def own_password(self, ctx) -> dict:
+        return {}
+
     def outputs(self, state):
         return {"endpoint": state["endpoint"], "port": state["port"]}
 
@@ -895,12 +932,17 @@ class DbInstance(Resource):
 class DbPrimary(DbInstance):
     name = PRIMARY
     kind = "RDS MySQL primary"
-    depends_on = (RDS_KEY, PARAMETER_GROUP, SUBNET_GROUP, network.DB_SG)
+    depends_on = (RDS_KEY, PARAMETER_GROUP, SUBNET_GROUP, network.DB_SG, MASTER_SECRET)
+
+    def __init__(self, config: StackConfig, master: GeneratedSecret):
+        super().__init__(config)
+        self.master = master
 
     def wanted(self, ctx, deps):
         want = self.common_wanted(ctx, deps)
         want["backup_retention"] = self.db.backup_retention_days
         want["subnet_group"] = naming.db_subnet_group(ctx.stack)
+        want["lifecycle"] = ENGINE_LIFECYCLE
         return want
 
     def drift(self, ctx, state, deps):
@@ -910,23 +952,34 @@ class DbPrimary(DbInstance):
         if not state["encrypted"] or state["kms_key"] not in (want_key, key and key["id"]):
             drift.append(Drift("storage encryption", state["kms_key"] if state["encrypted"] else "off",
                                want_key, fixable=False))
-        if not state["secret_arn"]:
-            drift.append(Drift("secret", "none (password not managed by RDS)", "managed by RDS in Secrets Manager"))
+        if state["master_user"] != naming.DB_MASTER_USER:
+            drift.append(Drift("master user", state["master_user"], naming.DB_MASTER_USER, fixable=False))
+        if state["managed_password"]:
+            # RDS refuses a read replica of a primary whose master password it manages (RDS User
+            # Guide, "Limitations for Secrets Manager integration with Amazon RDS")
+            drift.append(Drift("master password", "managed by RDS", f"the stack's secret {self.master.secret_name(ctx.stack)}"))
         fixed = {"subnet_group"}
         return [Drift(d.setting, d.have, d.want, fixable=False) if d.setting in fixed else d for d in drift]
+
+    def own_password(self, ctx) -> dict:
+        """ModifyDBInstance (RDS API reference, ManageMasterUserPassword): turning RDS's management
+        off requires MasterUserPassword; RDS then deletes its secret and uses this password."""
+        return {"ManageMasterUserPassword": False, "MasterUserPassword": self.master.read(ctx)["password"]}
 
     def create(self, ctx, deps):
         rds, identifier = ctx.client("rds"), self.identifier(ctx)
         key = deps[RDS_KEY]["arn"]
+        master = self.master.read(ctx)
         try:
             rds.create_db_instance(
                 DBInstanceIdentifier=identifier, Engine="mysql", EngineVersion=MYSQL_VERSION,
+                EngineLifecycleSupport=ENGINE_LIFECYCLE,
                 AutoMinorVersionUpgrade=True, DBInstanceClass=self.db.instance_class,
                 AllocatedStorage=self.db.allocated_storage, StorageType="gp3",
                 StorageEncrypted=True, KmsKeyId=key,
-                # RDS generates the password and keeps it in Secrets Manager (encrypted with the
-                # RDS key, rotated by RDS); it never passes through this process.
-                MasterUsername=naming.DB_USER, ManageMasterUserPassword=True, MasterUserSecretKmsKeyId=key,
+                # the stack's own secret, not ManageMasterUserPassword: RDS makes no read replica
+                # of a primary whose password it manages
+                MasterUsername=master["username"], MasterUserPassword=master["password"],
                 DBName=naming.DB_NAME, Port=network.MYSQL_PORT,
                 DBSubnetGroupName=deps[SUBNET_GROUP]["id"], DBParameterGroupName=deps[PARAMETER_GROUP]["id"],
                 VpcSecurityGroupIds=[deps[network.DB_SG]["id"]], PubliclyAccessible=False,
@@ -946,9 +999,6 @@ class DbPrimary(DbInstance):
         if not self.db.final_snapshot:
             return None
         return f"{identifier}-final-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
-
-    def outputs(self, state):
-        return {**super().outputs(state), "secret-arn": state["secret_arn"]}
 
 
 class DbReplica(DbInstance):
@@ -979,12 +1029,14 @@ class DbReplica(DbInstance):
     def create(self, ctx, deps):
         rds, identifier = ctx.client("rds"), self.identifier(ctx)
         try:
-            # same region: encrypted with the source's key, in the source's subnet group
+            # same region: encrypted with the source's key, in the source's subnet group, with the
+            # source's master user (a replica has no password of its own to manage)
             rds.create_db_instance_read_replica(
                 DBInstanceIdentifier=identifier, SourceDBInstanceIdentifier=deps[PRIMARY]["id"],
                 DBInstanceClass=self.db.instance_class, AvailabilityZone=self.zone(ctx, deps),
                 Port=network.MYSQL_PORT, AutoMinorVersionUpgrade=True, PubliclyAccessible=False,
-                DBParameterGroupName=deps[PARAMETER_GROUP]["id"],
+                # no DBParameterGroupName: CreateDBInstanceReadReplica (RDS API reference) does not
+                # take one for a same-Region MySQL replica; it inherits the source's group
                 VpcSecurityGroupIds=[deps[network.DB_SG]["id"]],
                 DeletionProtection=self.db.deletion_protection, CopyTagsToSnapshot=True,
                 Tags=ctx.tags(self.name))
@@ -995,6 +1047,198 @@ class DbReplica(DbInstance):
             if state and state["status"] == "deleting":
                 raise StackError(f"{identifier} is still being deleted; run the command again when it is gone") from None
         return self.wait_available(ctx, identifier, DB_REPLICA_WAIT, "creating (a replica takes as long again)")
+
+
+# --- Database credentials --------------------------------------------------------------------
+def new_password() -> str:
+    """40 characters RDS takes in a master password (none of '/', '"', '@', space)."""
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(PASSWORD_LENGTH))
+
+
+def credentials_secret(name: str, purpose: str, username: str, description: str) -> GeneratedSecret:
+    """``{"username", "password"}``, generated once, encrypted with the RDS key."""
+    return GeneratedSecret(name, lambda stack: naming.db_secret(stack, purpose), description,
+                           lambda ctx: json.dumps({"username": username, "password": new_password()}),
+                           key=RDS_KEY)
+
+
+# --- The db-admin Lambda ----------------------------------------------------------------------
+def db_admin_log_group(stack: str) -> str:
+    return f"/aws/lambda/{naming.db_admin_function(stack)}"
+
+
+class DbAdminRole(iam_recipes.Role):
+    """Lambda's execution role for the db-admin function: the network interfaces a function in a
+    VPC needs (AWSLambdaVPCAccessExecutionRole's EC2 actions, scoped where EC2 allows it) and its
+    own log group. The function calls no AWS API, so nothing else."""
+
+    def __init__(self, subnets: list[str]):
+        self.subnets = subnets
+        super().__init__(DB_ADMIN_ROLE, lambda stack: naming.role(stack, "db-admin"), "lambda.amazonaws.com",
+                         "cloudsite db-admin Lambda: its network interfaces and its logs",
+                         self.policies, depends_on=(*subnets, network.DB_ADMIN_SG))
+
+    def trust_document(self, ctx) -> dict:
+        # only Lambda acting for this account (the confused-deputy guard)
+        return iam_recipes.document({"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                     "Action": "sts:AssumeRole",
+                                     "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}}})
+
+    def policies(self, ctx, deps) -> dict | None:
+        if any(deps.get(name) is None for name in (*self.subnets, network.DB_ADMIN_SG)):
+            return None
+        subnets = [ctx.arn("ec2", f"subnet/{deps[name]['id']}") for name in self.subnets]
+        group = ctx.arn("ec2", f"security-group/{deps[network.DB_ADMIN_SG]['id']}")
+        interfaces = ctx.arn("ec2", "network-interface/*")
+        log_group = ctx.arn("logs", f"log-group:{db_admin_log_group(ctx.stack)}")
+        allow = iam_recipes.allow
+        return {"db-admin": iam_recipes.document(
+            allow("CreateInterfacesInItsSubnetsWithItsGroup", ["ec2:CreateNetworkInterface"],
+                  [interfaces, *subnets, group]),
+            # Lambda developer guide (VPC access): DescribeNetworkInterfaces only works on "*";
+            # DescribeSubnets has no resource-level permissions
+            allow("DescribeNetworking", ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"], "*"),
+            # the same guide: DeleteNetworkInterface needs the interface's id or all of the
+            # account's EC2 resources in the region, which Lambda's own interfaces fall under
+            allow("DeleteItsInterfaces", ["ec2:DeleteNetworkInterface"], [ctx.arn("ec2", "*/*")]),
+            allow("AddressesOnItsInterfaces", ["ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"],
+                  [interfaces]),
+            allow("WriteItsLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group}:*"]),
+        )}
+
+
+def db_admin_code():
+    """The db-admin zip (``deploy/db_admin``, PyMySQL, the RDS CA bundle), its digest and CodeSha256."""
+    from deploy.db_admin_zip import build_db_admin_zip
+
+    return zip_code(build_db_admin_zip())
+
+
+class DbAdminFunction(LambdaFunction):
+    """In the database's subnets with its own group (which only reaches the database on 3306); no
+    environment at all: the credentials come in each invocation's event."""
+    name = DB_ADMIN_FUNCTION
+    role_purpose, timeout = "db-admin", DB_ADMIN_TIMEOUT
+    description = "db-admin (SQL that needs the master user, inside the VPC)"
+
+    def __init__(self, subnets: list[str]):
+        from deploy.db_admin_zip import HANDLER, RUNTIME
+
+        self.handler, self.runtime, self.subnets = HANDLER, RUNTIME, subnets
+        self.depends_on = (DB_ADMIN_ROLE, DB_ADMIN_LOGS, DEPLOY_BUCKET, network.DB_ADMIN_SG, *subnets)
+
+    def function_name(self, ctx) -> str:
+        return naming.db_admin_function(ctx.stack)
+
+    def code(self):
+        return db_admin_code()  # looked up at call time (tests replace it)
+
+    def vpc(self, ctx, deps):
+        return {"subnets": [(deps.get(s) or {}).get("id") or planned(s) for s in self.subnets],
+                "security_groups": [(deps.get(network.DB_ADMIN_SG) or {}).get("id") or planned(network.DB_ADMIN_SG)]}
+
+
+def grants_version() -> str:
+    """Names the app user's grant set (``deploy.db_admin.users.APP_PRIVILEGES``): a new set makes
+    the app-user recipe drift, and its reconcile grants it."""
+    import hashlib
+
+    from deploy.db_admin.users import APP_PRIVILEGES
+
+    return "grants-" + hashlib.sha256(",".join(sorted(APP_PRIVILEGES)).encode()).hexdigest()[:12]
+
+
+class DbAppUser(Resource):
+    """The app's database user, made by the db-admin function with the master user's credentials.
+
+    Observable from AWS without SQL: after a successful invocation the app secret is tagged
+    ``cloudsite:app-user = <grant set version>@<the primary's DbiResourceId>``; a new grant set or
+    a new primary (a re-created instance has a new resource id) drifts, and the reconcile invokes
+    again (idempotent: it creates the user if missing, sets the password, grants exactly)."""
+    name, service, kind = APP_USER, "lambda", "database app user (via the db-admin function)"
+    depends_on = (PRIMARY, MASTER_SECRET, APP_SECRET, DB_ADMIN_FUNCTION)
+
+    def __init__(self, master: GeneratedSecret, app: GeneratedSecret):
+        self.master, self.app = master, app
+
+    def wanted(self, deps) -> str:
+        primary = state_of(deps, PRIMARY)
+        return f"{grants_version()}@{primary['resource_id'] if primary else planned(PRIMARY)}"
+
+    def find_all(self, ctx, deps):
+        try:
+            secret = ctx.client("secretsmanager").describe_secret(SecretId=self.app.secret_name(ctx.stack))
+        except ClientError as error:
+            if error_code(error) == "ResourceNotFoundException":
+                return []
+            raise
+        applied = {t["Key"]: t["Value"] for t in secret.get("Tags", [])}.get(APP_USER_TAG)
+        if secret.get("DeletedDate") or not applied:
+            return []
+        return [{"id": f"{naming.DB_APP_USER}@{naming.DB_NAME}", "applied": applied, "secret": secret["ARN"]}]
+
+    def create(self, ctx, deps):
+        return self.ensure(ctx, deps)
+
+    def drift(self, ctx, state, deps):
+        want = self.wanted(deps)
+        return [] if state["applied"] == want else [Drift("app user", state["applied"], want)]
+
+    def reconcile(self, ctx, state, drift, deps):
+        return self.ensure(ctx, deps)
+
+    def ensure(self, ctx, deps) -> dict:
+        primary, admin, user = deps[PRIMARY], self.master.read(ctx), self.app.read(ctx)
+        invoke_db_admin(ctx, {
+            "action": "ensure_app_user", "host": primary["endpoint"], "port": int(primary["port"]),
+            "database": naming.DB_NAME, "tls": True,
+            "admin": {"username": admin["username"], "password": admin["password"]},
+            "user": {"username": user["username"], "password": user["password"]}})
+        applied = self.wanted(deps)
+        arn = deps[APP_SECRET]["arn"]
+        ctx.client("secretsmanager").tag_resource(SecretId=arn, Tags=[{"Key": APP_USER_TAG, "Value": applied}])
+        return {"id": f"{naming.DB_APP_USER}@{naming.DB_NAME}", "applied": applied, "secret": arn}
+
+    def delete(self, ctx, state):
+        """The user goes with the instance; what this recipe made in AWS is the tag."""
+        with tolerate("ResourceNotFoundException", "InvalidRequestException"):
+            ctx.client("secretsmanager").untag_resource(SecretId=state["secret"], TagKeys=[APP_USER_TAG])
+
+    def outputs(self, state):
+        return {"user": naming.DB_APP_USER, "applied": state["applied"]}
+
+
+def invoke_db_admin(ctx, event: dict) -> dict:
+    """Invoke the db-admin function synchronously; a function error or ``ok: false`` is a
+    StackError of one line, with the event's passwords masked (the handler masks them too)."""
+    name = naming.db_admin_function(ctx.stack)
+    # Lambda Invoke errors (API reference): ResourceNotReadyException "The function is inactive and
+    # its VPC connection is no longer available. Wait for the VPC connection to reestablish and try
+    # again" (a VPC function idle for weeks), ENINotReadyException (its interface not ready yet),
+    # ResourceConflictException while it is Pending: the invocation did not run, so it is retried.
+    answer = retry_on(INVOKE_NOT_READY, lambda: ctx.client("lambda").invoke(
+        FunctionName=name, InvocationType="RequestResponse", Payload=json.dumps(event).encode()),
+        what=f"invoking {name}", timeout=DB_ADMIN_READY_TIMEOUT, delay=5)
+    raw = answer["Payload"].read().decode("utf-8", "replace")
+    try:
+        result = json.loads(raw)
+    except ValueError:
+        result = {"errorMessage": raw}
+    if answer.get("FunctionError") or not isinstance(result, dict) or result.get("ok") is not True:
+        detail = result.get("error") or result.get("errorMessage") if isinstance(result, dict) else raw
+        kind = f" ({answer['FunctionError']})" if answer.get("FunctionError") else ""
+        raise StackError(f"{name}: {event['action']} failed{kind}: {mask(str(detail or 'no answer'), event)}")
+    return result
+
+
+def mask(text: str, event: dict) -> str:
+    """One line, with every password of the event replaced."""
+    text = " ".join(text.split())
+    for role in ("admin", "user"):
+        password = (event.get(role) or {}).get("password")
+        if password:
+            text = text.replace(password, "***")
+    return text
 
 
 # --- DynamoDB token table --------------------------------------------------------------------
@@ -1120,7 +1364,11 @@ def build(config: StackConfig) -> list[Resource]:
     buckets = [Bucket(purpose, versioned=purpose == "deploy", tls_only=data.tls_only_bucket_policy,
                       abort_days=data.abort_multipart_days, noncurrent_days=data.noncurrent_version_days)
                for purpose in ("app", "deploy")]
-    primary, replica = DbPrimary(config), DbReplica(config)
+    master = credentials_secret(MASTER_SECRET, "master", naming.DB_MASTER_USER,
+                                "the RDS master user (for the db-admin function's invocations only)")
+    app = credentials_secret(APP_SECRET, "app", naming.DB_APP_USER, "the app's database user")
+    primary, replica = DbPrimary(config, master), DbReplica(config)
+    subnets = db_subnets(config)
 
     def values(deps):
         return {
@@ -1133,16 +1381,21 @@ def build(config: StackConfig) -> list[Resource]:
             "db-replica-endpoint": deps[REPLICA]["endpoint"] or "(not yet known)",
             "db-port": str(deps[PRIMARY]["port"] or network.MYSQL_PORT),
             "db-name": naming.DB_NAME,
-            "db-user": naming.DB_USER,
-            # where the password lives (a Secrets Manager secret {"username", "password"}), not the password
-            "db-secret-arn": deps[PRIMARY]["secret_arn"] or "(not yet known)",
+            "db-user": naming.DB_APP_USER,
+            # where the passwords live (Secrets Manager secrets {"username", "password"}), not the passwords
+            "db-app-secret-arn": deps[APP_SECRET]["arn"],
+            "db-master-secret-arn": deps[MASTER_SECRET]["arn"],
+            "db-admin-function": deps[DB_ADMIN_FUNCTION]["id"],
             "token-table": deps[TOKEN_TABLE]["name"],
         }
 
     outputs = Parameters("data", (S3_KEY, RDS_KEY, EBS_KEY, APP_BUCKET, DEPLOY_BUCKET, PRIMARY, REPLICA,
-                                  TOKEN_TABLE), values)
+                                  MASTER_SECRET, APP_SECRET, DB_ADMIN_FUNCTION, APP_USER, TOKEN_TABLE), values)
+    db_admin = [DbAdminRole(subnets), LogGroup(DB_ADMIN_LOGS, db_admin_log_group, DB_ADMIN_LOG_RETENTION_DAYS),
+                DbAdminFunction(subnets)]
     return [*keys, EbsDefaultEncryption(keys[2]), *buckets, DbParameterGroup(),
-            DbSubnetGroup(db_subnets(config)), primary, replica, TokenTable(config), outputs]
+            DbSubnetGroup(subnets), master, app, primary, replica, *db_admin, DbAppUser(master, app),
+            TokenTable(config), outputs]
 
 
 def inventory(ctx) -> dict:
@@ -1167,10 +1420,24 @@ def inventory(ctx) -> dict:
         "db_subnet_groups": len(rds.describe_db_subnet_groups()["DBSubnetGroups"]),
         "db_instances": len(rds.describe_db_instances()["DBInstances"]),
         "secrets": len(ctx.client("secretsmanager").list_secrets()["SecretList"]),
+        "secret_tags": sum(len(s.get("Tags", [])) for s in ctx.client("secretsmanager").list_secrets()["SecretList"]),
+        "functions": len(ctx.client("lambda").list_functions()["Functions"]),
+        "lambda_zips": ctx.client("s3").list_objects_v2(
+            Bucket=naming.bucket(ctx.stack, "deploy", ctx.account_id, ctx.region),
+            Prefix="lambda/").get("KeyCount", 0) if _bucket_exists(ctx) else 0,
+        "roles": len(ctx.client("iam").list_roles()["Roles"]),
+        "role_policies": sum(len(ctx.client("iam").list_role_policies(RoleName=r["RoleName"])["PolicyNames"])
+                             for r in ctx.client("iam").list_roles()["Roles"]),
+        "log_groups": len(ctx.client("logs").describe_log_groups()["logGroups"]),
         "tables": len(ctx.client("dynamodb").list_tables()["TableNames"]),
         "parameters": sum(len(page["Parameters"]) for page in ctx.client("ssm").get_paginator(
             "get_parameters_by_path").paginate(Path=parameter_path(ctx.stack, "data"))),
     }
+
+
+def _bucket_exists(ctx) -> bool:
+    name = naming.bucket(ctx.stack, "deploy", ctx.account_id, ctx.region)
+    return any(b["Name"] == name for b in ctx.client("s3").list_buckets()["Buckets"])
 
 
 register(Layer("data", build, inventory))

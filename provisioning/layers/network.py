@@ -5,8 +5,9 @@
   the internet gateway, there is no NAT gateway) and three private subnets for the database, whose
   route table has no route out of the VPC.
 * Security groups: load balancer (443 and 80 from anywhere), app (its port only from the load
-  balancer's group; no SSH: Session Manager instead), database (3306 only from the app's group;
-  no egress).
+  balancer's group; no SSH: Session Manager instead), database (3306 only from the app's group and
+  the db-admin function's; no egress), db-admin function (no ingress; egress 3306 to the database
+  group only — a rule of its own recipe, since the two groups name each other).
 * Outputs under ``/cloudsite/<stack>/network/``.
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ IGW = "network.internet-gateway"
 PUBLIC_RT = "network.route-table.public"
 PRIVATE_RT = "network.route-table.private"
 LB_SG, APP_SG, DB_SG = "network.sg.lb", "network.sg.app", "network.sg.db"
+DB_ADMIN_SG, DB_ADMIN_EGRESS = "network.sg.db-admin", "network.sg-rules.db-admin-egress"
 ZONES = 3
 MYSQL_PORT = 3306
 ANYWHERE = "0.0.0.0/0"
@@ -297,12 +299,17 @@ class RouteTable(Resource):
         associations = {s: a for s, a in state["associations"].items() if s in subnets}
         for subnet in missing:
             if subnet in elsewhere:
-                answer = ec2.replace_route_table_association(AssociationId=elsewhere[subnet],
-                                                             RouteTableId=table)
-                associations[subnet] = answer["NewAssociationId"]
-            else:
-                answer = eventually(lambda: ec2.associate_route_table(RouteTableId=table, SubnetId=subnet))
-                associations[subnet] = answer["AssociationId"]
+                try:
+                    answer = ec2.replace_route_table_association(AssociationId=elsewhere[subnet],
+                                                                 RouteTableId=table)
+                    associations[subnet] = answer["NewAssociationId"]
+                    continue
+                except ClientError as error:
+                    # the other table's own reconcile (running at the same time) let go of it first
+                    if error_code(error) != "InvalidAssociationID.NotFound":
+                        raise
+            answer = eventually(lambda: ec2.associate_route_table(RouteTableId=table, SubnetId=subnet))
+            associations[subnet] = answer["AssociationId"]
         for subnet, assoc in sorted(state["associations"].items()):
             if subnet not in subnets:
                 with tolerate("InvalidAssociationID.NotFound"):
@@ -365,11 +372,16 @@ class SecurityGroup(Resource):
     service, kind = "ec2", "security group"
 
     def __init__(self, name: str, description: str, ingress: dict[Rule, str],
-                 egress: dict[Rule, str]):
-        """``ingress`` / ``egress``: rule -> description; an empty egress means none at all."""
+                 egress: dict[Rule, str] | None):
+        """``ingress`` / ``egress``: rule -> description; an empty egress means none at all, None
+        that a ``GroupRules`` recipe owns the group's egress."""
         self.name, self.description, self.ingress, self.egress = name, description, ingress, egress
-        groups = {r[4] for r in [*ingress, *egress] if r[3] == "sg"}
+        groups = {r[4] for r in [*ingress, *(egress or {})] if r[3] == "sg"}
         self.depends_on = (VPC, *sorted(groups))
+
+    def directions(self):
+        return [(d, rules) for d, rules in (("ingress", self.ingress), ("egress", self.egress))
+                if rules is not None]
 
     def group_name(self, ctx) -> str:
         return f"cloudsite-{ctx.stack}-{self.name.rsplit('.', 1)[-1]}"
@@ -398,46 +410,21 @@ class SecurityGroup(Resource):
         # AWS gives a new VPC group one rule: all traffic out. Reconcile does the rest.
         return {"id": group_id, "vpc": vpc, "ingress": set(), "egress": {ALL_OUT}}
 
-    def _resolve(self, rules: dict[Rule, str], deps) -> dict[Rule, str]:
-        resolved = {}
-        for rule, description in rules.items():
-            if rule[3] == "sg":
-                rule = (*rule[:4], dep_id(deps, rule[4]) or planned(rule[4]))
-            resolved[rule] = description
-        return resolved
-
     def drift(self, ctx, state, deps):
         drift = []
         if state["vpc"] != dep_id(deps, VPC):
             drift.append(Drift("vpc", state["vpc"], dep_id(deps, VPC), fixable=False))
-        for direction, rules in (("ingress", self.ingress), ("egress", self.egress)):
-            want = set(self._resolve(rules, deps))
+        for direction, rules in self.directions():
+            want = set(resolve(rules, deps))
             if state[direction] != want:
                 drift.append(Drift(direction, {show(r) for r in state[direction]}, {show(r) for r in want}))
         return drift
 
     def reconcile(self, ctx, state, drift, deps):
-        ec2 = ctx.client("ec2")
-        calls = {"ingress": (ec2.authorize_security_group_ingress, ec2.revoke_security_group_ingress),
-                 "egress": (ec2.authorize_security_group_egress, ec2.revoke_security_group_egress)}
         new_state = dict(state)
-        for direction, rules in (("ingress", self.ingress), ("egress", self.egress)):
-            want = self._resolve(rules, deps)
-            authorize, revoke = calls[direction]
-            missing = [permission(r, want[r]) for r in sorted(set(want) - state[direction], key=str)]
-            extra = [permission(r) for r in sorted(state[direction] - set(want), key=str)]
-            if missing:
-                try:
-                    authorize(GroupId=state["id"], IpPermissions=missing)
-                except ClientError as error:
-                    if error_code(error) != "InvalidPermission.Duplicate":
-                        raise
-                    for perm in missing:  # some were there already: add the others one by one
-                        with tolerate("InvalidPermission.Duplicate"):
-                            authorize(GroupId=state["id"], IpPermissions=[perm])
-            if extra:
-                with tolerate("InvalidPermission.NotFound"):
-                    revoke(GroupId=state["id"], IpPermissions=extra)
+        for direction, rules in self.directions():
+            want = resolve(rules, deps)
+            sync_rules(ctx.client("ec2"), state["id"], direction, state[direction], want)
             new_state[direction] = set(want)
         return new_state
 
@@ -449,6 +436,98 @@ class SecurityGroup(Resource):
 
     def outputs(self, state):
         return {"group-id": state["id"]}
+
+
+def resolve(rules: dict[Rule, str], deps) -> dict[Rule, str]:
+    """Rules with their "sg" sources (logical names) replaced by the groups' ids."""
+    resolved = {}
+    for rule, description in rules.items():
+        if rule[3] == "sg":
+            rule = (*rule[:4], dep_id(deps, rule[4]) or planned(rule[4]))
+        resolved[rule] = description
+    return resolved
+
+
+def sync_rules(ec2, group_id: str, direction: str, have: set[Rule], want: dict[Rule, str],
+               descriptions: dict[Rule, str] | None = None) -> None:
+    """Authorize what is missing, revoke what is extra, in one direction of one group. A revoked
+    rule's description (``descriptions``) is sent along where known: AWS matches a rule without it,
+    moto only with it."""
+    authorize, revoke = {"ingress": (ec2.authorize_security_group_ingress, ec2.revoke_security_group_ingress),
+                         "egress": (ec2.authorize_security_group_egress, ec2.revoke_security_group_egress)}[direction]
+    missing = [permission(r, want[r]) for r in sorted(set(want) - have, key=str)]
+    extra = [permission(r, (descriptions or {}).get(r, "")) for r in sorted(have - set(want), key=str)]
+    if missing:
+        try:
+            authorize(GroupId=group_id, IpPermissions=missing)
+        except ClientError as error:
+            if error_code(error) != "InvalidPermission.Duplicate":
+                raise
+            for perm in missing:  # some were there already: add the others one by one
+                with tolerate("InvalidPermission.Duplicate"):
+                    authorize(GroupId=group_id, IpPermissions=[perm])
+    if extra:
+        with tolerate("InvalidPermission.NotFound"):
+            revoke(GroupId=group_id, IpPermissions=extra)
+
+
+class GroupRules(Resource):
+    """One direction of a group's rules as a recipe of its own, for groups that name each other
+    (two recipes cannot each depend on the other), as CloudFormation's
+    AWS::EC2::SecurityGroupEgress. The group's own recipe leaves that direction alone. "Exists"
+    once one of its rules is in place: until then the group has AWS's default rule only."""
+    service, kind = "ec2", "security group rules"
+
+    def __init__(self, name: str, group: str, direction: str, rules: dict[Rule, str]):
+        self.name, self.group, self.direction, self.rules = name, group, direction, rules
+        self.depends_on = (group, *sorted({r[4] for r in rules if r[3] == "sg"}))
+
+    def _wanted(self, ctx, deps) -> dict[Rule, str]:
+        """The rules with group ids; in teardown (no deps) the groups are looked up by their tags."""
+        known = dict(deps)
+        for name in self.depends_on:
+            if known.get(name) is None:
+                found = ec2_find(ctx, "describe_security_groups", "SecurityGroups", name)
+                known[name] = {"id": found[0]["GroupId"]} if found else None
+        return resolve(self.rules, known)
+
+    def find_all(self, ctx, deps):
+        key = "IpPermissions" if self.direction == "ingress" else "IpPermissionsEgress"
+        want = set(self._wanted(ctx, deps))
+        found = []
+        for group in ec2_find(ctx, "describe_security_groups", "SecurityGroups", self.group):
+            have = flatten(group.get(key, []))
+            if have & want:
+                found.append({"id": f"{group['GroupId']} {self.direction}", "group": group["GroupId"],
+                              "rules": have})
+        return found
+
+    def create(self, ctx, deps):
+        group = deps[self.group]["id"]
+        have = flatten(ctx.client("ec2").describe_security_groups(GroupIds=[group])["SecurityGroups"][0].get(
+            "IpPermissions" if self.direction == "ingress" else "IpPermissionsEgress", []))
+        state = {"id": f"{group} {self.direction}", "group": group, "rules": have}
+        return self.reconcile(ctx, state, [], deps)
+
+    def drift(self, ctx, state, deps):
+        want = set(self._wanted(ctx, deps))
+        if state["rules"] == want:
+            return []
+        return [Drift(self.direction, {show(r) for r in state["rules"]}, {show(r) for r in want})]
+
+    def reconcile(self, ctx, state, drift, deps):
+        want = self._wanted(ctx, deps)
+        sync_rules(ctx.client("ec2"), state["group"], self.direction, state["rules"], want)
+        return {**state, "rules": set(want)}
+
+    def delete(self, ctx, state):
+        """Only its rules go (so the groups they name can be deleted); the group goes with its own recipe."""
+        with tolerate("InvalidGroup.NotFound"):
+            sync_rules(ctx.client("ec2"), state["group"], self.direction, state["rules"], {},
+                       descriptions=self._wanted(ctx, {}))
+
+    def outputs(self, state):
+        return {"group-id": state["group"]}
 
 
 # --- The layer -------------------------------------------------------------------------------
@@ -465,9 +544,14 @@ def build(config: StackConfig) -> list[Resource]:
         SecurityGroup(APP_SG, "cloudsite app instances: the app port from the load balancer only",
                       ingress={("tcp", port, port, "sg", LB_SG): "app port from the load balancer"},
                       egress={ALL_OUT: ""}),
-        SecurityGroup(DB_SG, "cloudsite database: MySQL from the app instances only",
-                      ingress={("tcp", MYSQL_PORT, MYSQL_PORT, "sg", APP_SG): "MySQL from the app"},
+        SecurityGroup(DB_SG, "cloudsite database: MySQL from the app instances and the db-admin function only",
+                      ingress={("tcp", MYSQL_PORT, MYSQL_PORT, "sg", APP_SG): "MySQL from the app",
+                               ("tcp", MYSQL_PORT, MYSQL_PORT, "sg", DB_ADMIN_SG): "MySQL from the db-admin function"},
                       egress={}),
+        SecurityGroup(DB_ADMIN_SG, "cloudsite db-admin function: MySQL to the database only",
+                      ingress={}, egress=None),
+        GroupRules(DB_ADMIN_EGRESS, DB_ADMIN_SG, "egress",
+                   {("tcp", MYSQL_PORT, MYSQL_PORT, "sg", DB_SG): "MySQL to the database"}),
     ]
     tables = [
         RouteTable(PUBLIC_RT, [s.name for s in public], {ANYWHERE: IGW}),
@@ -484,12 +568,13 @@ def build(config: StackConfig) -> list[Resource]:
             "lb-security-group-id": deps[LB_SG]["id"],
             "app-security-group-id": deps[APP_SG]["id"],
             "db-security-group-id": deps[DB_SG]["id"],
+            "db-admin-security-group-id": deps[DB_ADMIN_SG]["id"],
         }
 
     resources: list[Resource] = [Vpc(config.network.vpc_cidr), InternetGateway(), *public, *private,
                                  *tables, *groups]
-    outputs = Parameters("network", (VPC, *[s.name for s in public + private], LB_SG, APP_SG, DB_SG),
-                         values)
+    outputs = Parameters("network", (VPC, *[s.name for s in public + private], LB_SG, APP_SG, DB_SG,
+                                     DB_ADMIN_SG, DB_ADMIN_EGRESS), values)
     return [*resources, outputs]
 
 

@@ -25,8 +25,6 @@ must exist before the Lambda's zip goes there, the auto scaling group before the
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import secrets
 
@@ -39,9 +37,9 @@ from provisioning.context import STACK_TAG
 from provisioning.layers import LAYERS, Layer, register
 from provisioning.layers.data import KmsKey
 from provisioning.outputs import Parameters, parameter_path
-from provisioning.resource import (Drift, Resource, StackError, error_code, monotonic, tolerate,
+from provisioning.recipes import GeneratedSecret, LambdaFunction, LogGroup, retry_role_propagation, zip_code
+from provisioning.resource import (Drift, Resource, StackError, error_code, tolerate,
                                    waiter_config)
-from provisioning import resource as _resource
 
 SNS_KEY = "pipeline.kms.sns"
 TOPIC = "pipeline.topic"
@@ -165,24 +163,6 @@ def failure_queue_arn(ctx) -> str:
 
 def secret_name(stack: str) -> str:
     return f"cloudsite/{stack}/django-secret-key"
-
-
-def retry_role_propagation(call, *, what: str, timeout: float = ROLE_PROPAGATION_TIMEOUT):
-    """A new IAM role is not usable by Lambda or CodeDeploy for some seconds: retry exactly that
-    error ("The role defined for the function cannot be assumed by Lambda", InvalidRoleException)."""
-    deadline = monotonic() + timeout
-    delay = 2.0
-    while True:
-        try:
-            return call()
-        except ClientError as error:
-            code, message = error_code(error), error.response.get("Error", {}).get("Message", "")
-            propagating = code == "InvalidRoleException" or (
-                code == "InvalidParameterValueException" and "role" in message.lower())
-            if not propagating or monotonic() + delay > deadline:
-                raise
-        _resource.sleep(delay)
-        delay = min(delay * 1.5, 10)
 
 
 # --- KMS key for the topic -------------------------------------------------------------------
@@ -524,133 +504,39 @@ class GithubOidcProvider(Resource):
 
 
 # --- Lambda ----------------------------------------------------------------------------------
-class LambdaLogGroup(Resource):
-    name, service, kind = LAMBDA_LOGS, "logs", "log group"
-
-    def group_name(self, ctx) -> str:
-        return f"/aws/lambda/{naming.lambda_function(ctx.stack)}"
-
-    def find_all(self, ctx, deps):
-        name = self.group_name(ctx)
-        groups = ctx.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
-        return [{"id": g["logGroupName"], "retention": g.get("retentionInDays")}
-                for g in groups if g["logGroupName"] == name]
-
-    def create(self, ctx, deps):
-        name = self.group_name(ctx)
-        with tolerate("ResourceAlreadyExistsException"):
-            ctx.client("logs").create_log_group(logGroupName=name, tags=tag_dict(ctx, self.name))
-        return {"id": name, "retention": None}
-
-    def drift(self, ctx, state, deps):
-        return [] if state["retention"] == LOG_RETENTION_DAYS else [
-            Drift("retention days", state["retention"], LOG_RETENTION_DAYS)]
-
-    def reconcile(self, ctx, state, drift, deps):
-        ctx.client("logs").put_retention_policy(logGroupName=state["id"], retentionInDays=LOG_RETENTION_DAYS)
-        return {**state, "retention": LOG_RETENTION_DAYS}
-
-    def delete(self, ctx, state):
-        with tolerate("ResourceNotFoundException"):
-            ctx.client("logs").delete_log_group(logGroupName=state["id"])
+class LambdaLogGroup(LogGroup):
+    def __init__(self):
+        super().__init__(LAMBDA_LOGS, lambda stack: f"/aws/lambda/{naming.lambda_function(stack)}",
+                         LOG_RETENTION_DAYS)
 
 
 def lambda_code():
     """The zip, its hex digest (the S3 key) and Lambda's CodeSha256 (base64 of the digest)."""
     from deploy.lambda_zip import build_lambda_zip
 
-    data = build_lambda_zip()
-    digest = hashlib.sha256(data)
-    return data, digest.hexdigest(), base64.b64encode(digest.digest()).decode()
+    return zip_code(build_lambda_zip())
 
 
-class VerificationLambda(Resource):
-    name, service, kind = LAMBDA, "lambda", "Lambda function"
+class VerificationLambda(LambdaFunction):
+    name = LAMBDA
+    role_purpose, runtime, timeout, memory = "lambda", LAMBDA_RUNTIME, LAMBDA_TIMEOUT, LAMBDA_MEMORY
+    description = "verification e-mail (SNS -> SES)"
 
     def __init__(self):
-        self.depends_on = (LAMBDA_ROLE, LAMBDA_LOGS, SES_IDENTITY, *registered(DEPLOY_BUCKET, TOKEN_TABLE))
-
-    def wanted(self, ctx) -> dict:
         from deploy.lambda_zip import HANDLER
 
-        return {"role": role_arn(ctx, "lambda"), "handler": HANDLER, "runtime": LAMBDA_RUNTIME,
-                "timeout": LAMBDA_TIMEOUT, "memory": LAMBDA_MEMORY,
-                "environment": {"SENDER": ctx.config.sender, "TABLE_NAME": naming.token_table(ctx.stack),
-                                "TOKEN_TTL_SECONDS": TOKEN_TTL_SECONDS}}
+        self.handler = HANDLER
+        self.depends_on = (LAMBDA_ROLE, LAMBDA_LOGS, SES_IDENTITY, *registered(DEPLOY_BUCKET, TOKEN_TABLE))
 
-    def find_all(self, ctx, deps):
-        try:
-            config = ctx.client("lambda").get_function_configuration(
-                FunctionName=naming.lambda_function(ctx.stack))
-        except ClientError as error:
-            if error_code(error) == "ResourceNotFoundException":
-                return []
-            raise
-        return [self._state(config)]
+    def function_name(self, ctx) -> str:
+        return naming.lambda_function(ctx.stack)
 
-    @staticmethod
-    def _state(config) -> dict:
-        return {"id": config["FunctionName"], "arn": config["FunctionArn"], "sha256": config["CodeSha256"],
-                "role": config["Role"], "handler": config["Handler"], "runtime": config["Runtime"],
-                "timeout": config["Timeout"], "memory": config["MemorySize"],
-                "environment": config.get("Environment", {}).get("Variables", {})}
+    def code(self):
+        return lambda_code()  # looked up at call time (tests replace it)
 
-    def _upload(self, ctx, data: bytes, hexdigest: str) -> dict:
-        key = f"{LAMBDA_PREFIX}{naming.lambda_function(ctx.stack)}/{hexdigest}.zip"
-        ctx.client("s3").put_object(Bucket=bucket_name(ctx), Key=key, Body=data,
-                                    ContentType="application/zip")
-        return {"S3Bucket": bucket_name(ctx), "S3Key": key}
-
-    def create(self, ctx, deps):
-        data, hexdigest, _ = lambda_code()
-        code = self._upload(ctx, data, hexdigest)
-        want, client = self.wanted(ctx), ctx.client("lambda")
-        name = naming.lambda_function(ctx.stack)
-        try:
-            config = retry_role_propagation(lambda: client.create_function(
-                FunctionName=name, Runtime=want["runtime"], Role=want["role"], Handler=want["handler"],
-                Code=code, Timeout=want["timeout"], MemorySize=want["memory"],
-                Description=f"cloudsite {ctx.stack}: verification e-mail (SNS -> SES)",
-                Environment={"Variables": want["environment"]}, Tags=tag_dict(ctx, self.name)),
-                what=f"Lambda {name}")
-        except ClientError as error:
-            if error_code(error) != "ResourceConflictException":  # a crashed run created it
-                raise
-            config = client.get_function_configuration(FunctionName=name)
-        client.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig=waiter_config(2, 90))
-        return self._state(config)
-
-    def drift(self, ctx, state, deps):
-        want = self.wanted(ctx)
-        drift = [Drift(key, state[key], want[key]) for key in want if state[key] != want[key]]
-        _, _, sha256 = lambda_code()
-        if state["sha256"] != sha256:
-            drift.append(Drift("code sha256", state["sha256"], sha256))
-        return drift
-
-    def reconcile(self, ctx, state, drift, deps):
-        client, name = ctx.client("lambda"), state["id"]
-        waiter = client.get_waiter("function_updated_v2")
-        settings = {d.setting for d in drift}
-        if settings - {"code sha256"}:
-            want = self.wanted(ctx)
-            retry_role_propagation(lambda: client.update_function_configuration(
-                FunctionName=name, Role=want["role"], Handler=want["handler"], Runtime=want["runtime"],
-                Timeout=want["timeout"], MemorySize=want["memory"],
-                Environment={"Variables": want["environment"]}), what=f"Lambda {name}")
-            waiter.wait(FunctionName=name, WaiterConfig=waiter_config(2, 90))
-        if "code sha256" in settings:
-            data, hexdigest, _ = lambda_code()
-            client.update_function_code(FunctionName=name, **self._upload(ctx, data, hexdigest))
-            waiter.wait(FunctionName=name, WaiterConfig=waiter_config(2, 90))
-        return self._state(client.get_function_configuration(FunctionName=name))
-
-    def delete(self, ctx, state):
-        with tolerate("ResourceNotFoundException"):
-            ctx.client("lambda").delete_function(FunctionName=state["id"])
-
-    def outputs(self, state):
-        return {"function-arn": state["arn"], "code-sha256": state["sha256"]}
+    def environment(self, ctx):
+        return {"SENDER": ctx.config.sender, "TABLE_NAME": naming.token_table(ctx.stack),
+                "TOKEN_TTL_SECONDS": TOKEN_TTL_SECONDS}
 
 
 class LambdaPermission(Resource):
@@ -1123,42 +1009,12 @@ class DeploymentGroup(Resource):
 
 
 # --- The Django secret key -------------------------------------------------------------------
-class DjangoSecret(Resource):
+class DjangoSecret(GeneratedSecret):
     """Generated here, stored in Secrets Manager, read by the deploy hook; never printed."""
-    name, service, kind = DJANGO_SECRET, "secretsmanager", "secret"
 
-    def find_all(self, ctx, deps):
-        try:
-            secret = ctx.client("secretsmanager").describe_secret(SecretId=secret_name(ctx.stack))
-        except ClientError as error:
-            if error_code(error) == "ResourceNotFoundException":
-                return []
-            raise
-        if secret.get("DeletedDate"):
-            return []  # scheduled for deletion: create restores it
-        return [{"id": secret["Name"], "arn": secret["ARN"]}]
-
-    def create(self, ctx, deps):
-        client, name = ctx.client("secretsmanager"), secret_name(ctx.stack)
-        try:
-            secret = client.create_secret(
-                Name=name, SecretString=secrets.token_urlsafe(50), Tags=ctx.tags(self.name),
-                Description=f"cloudsite {ctx.stack}: DJANGO_SECRET_KEY (signing and HMAC key)")
-        except ClientError as error:
-            # a teardown scheduled it for deletion (or a crashed run made it): keep the same key
-            if error_code(error) not in ("InvalidRequestException", "ResourceExistsException"):
-                raise
-            if client.describe_secret(SecretId=name).get("DeletedDate"):
-                client.restore_secret(SecretId=name)
-            secret = client.describe_secret(SecretId=name)
-        return {"id": secret["Name"], "arn": secret["ARN"]}
-
-    def delete(self, ctx, state):
-        with tolerate("ResourceNotFoundException", "InvalidRequestException"):
-            ctx.client("secretsmanager").delete_secret(SecretId=state["id"], RecoveryWindowInDays=7)
-
-    def outputs(self, state):
-        return {"secret-arn": state["arn"]}
+    def __init__(self):
+        super().__init__(DJANGO_SECRET, secret_name, "DJANGO_SECRET_KEY (signing and HMAC key)",
+                         lambda ctx: secrets.token_urlsafe(50))
 
 
 # --- The layer -------------------------------------------------------------------------------

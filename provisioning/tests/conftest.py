@@ -22,7 +22,12 @@ def stacks_dir(tmp_path):
 
 @pytest.fixture
 def config(stacks_dir):
-    return load_file(stacks_dir / "dev.toml")
+    """The dev stack as an emulated one: no TLS-only bucket policy (moto answers 403 to every
+    object call under one, MOTO.md; the data layer uploads the db-admin function's zip)."""
+    import dataclasses
+
+    loaded = load_file(stacks_dir / "dev.toml")
+    return dataclasses.replace(loaded, data=dataclasses.replace(loaded.data, tls_only_bucket_policy=False))
 
 
 @pytest.fixture
@@ -92,3 +97,107 @@ def teach_moto_ebs_default_key(monkeypatch):
 
     monkeypatch.setattr(EC2Response, "get_ebs_default_kms_key_id", get, raising=False)
     monkeypatch.setattr(EC2Response, "reset_ebs_default_kms_key_id", reset, raising=False)
+
+
+# --- the db-admin Lambda, answered by its real handler against MariaDB -------------------------
+# moto needs Docker to run a function; the stand-in (provisioning/emulator.py) runs the deployed
+# zip's handler against this machine's MariaDB instead, with this branch's user and database
+# prefixes (a shared server: cs_db_* users, cloudsite_db_* databases).
+EMULATOR_MYSQL = {"CLOUDSITE_EMULATOR_MYSQL": "mysql://root@127.0.0.1:3306",
+                  "CLOUDSITE_EMULATOR_MYSQL_USER_PREFIX": "cs_db_",
+                  "CLOUDSITE_EMULATOR_MYSQL_DATABASE_PREFIX": "cloudsite_db_"}
+TEST_CA_BUNDLE = """-----BEGIN CERTIFICATE-----
+(a stand-in for the RDS CA bundle: the emulated database is reached without TLS)
+-----END CERTIFICATE-----
+"""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _emulator_mysql(tmp_path_factory):
+    """Session-wide, and inherited by the moto_server and command processes the tests start:
+    the emulator's MariaDB and an offline CA bundle for the db-admin zip."""
+    import os
+
+    bundle = tmp_path_factory.mktemp("ca") / "rds-ca.pem"
+    bundle.write_text(TEST_CA_BUNDLE)
+    saved = {k: os.environ.get(k) for k in [*EMULATOR_MYSQL, "CLOUDSITE_RDS_CA_BUNDLE"]}
+    for key, value in EMULATOR_MYSQL.items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("CLOUDSITE_RDS_CA_BUNDLE", str(bundle))
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _db_admin_invocations(_emulator_mysql):
+    """A ``before-call.lambda.Invoke`` hook on the botocore session the tests' contexts share:
+    a db-admin invocation is answered by the stand-in, every other one goes to moto."""
+    from botocore.awsrequest import AWSResponse
+    from botocore.response import StreamingBody
+    import io
+
+    from cloudsite import serial_moto
+    from provisioning.emulator import INVOCATION_PATH, DbAdminStandIn, is_db_admin
+    from provisioning.testing import _shared_botocore_session
+
+    stand_in = DbAdminStandIn(lock=serial_moto.LOCK)
+
+    def answer(model, params, **kwargs):
+        from urllib.parse import urlsplit
+
+        from provisioning.emulator import LOOPBACK
+
+        if urlsplit(params.get("url", "")).hostname in LOOPBACK:
+            return None  # a moto_server answers it (cloudsite.serial_moto routes it to its own stand-in)
+        match = INVOCATION_PATH.match(params.get("url_path", ""))
+        if not match or not is_db_admin(match.group(1)):
+            return None
+        if params.get("headers", {}).get("X-Amz-Invocation-Type", "RequestResponse") != "RequestResponse":
+            return None
+        body = params.get("body") or b""
+        error, payload = stand_in.invoke(match.group(1), body if isinstance(body, bytes) else body.encode())
+        headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
+        parsed = {"StatusCode": 200, "ExecutedVersion": "$LATEST",
+                  "Payload": StreamingBody(io.BytesIO(payload), len(payload)),
+                  "ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": headers}}
+        if error:
+            parsed["FunctionError"] = error
+        return AWSResponse(params.get("url", ""), 200, headers, None), parsed
+
+    import botocore.handlers
+
+    # every botocore session made from now on (the commands make their own), as moto installs its
+    # own stub; and the tests' shared session, which may exist already
+    handler = ("before-call.lambda.Invoke", answer)
+    botocore.handlers.BUILTIN_HANDLERS.append(handler)
+    session = _shared_botocore_session()
+    session.register("before-call.lambda.Invoke", answer, unique_id="cloudsite-db-admin-stand-in")
+    yield stand_in
+    session.unregister("before-call.lambda.Invoke", unique_id="cloudsite-db-admin-stand-in")
+    botocore.handlers.BUILTIN_HANDLERS.remove(handler)
+    if stand_in.mysql is not None and stand_in.made:
+        stand_in.drop_made()  # what tests without the emulated_mysql fixture made
+
+
+@pytest.fixture
+def emulated_mysql(_db_admin_invocations):
+    """The emulator's MariaDB (skipped without it, failed in CI); the users and databases the
+    stand-in made for the test are dropped afterwards."""
+    import os
+
+    import pymysql
+
+    mysql = _db_admin_invocations.mysql
+    try:
+        mysql.connect().close()
+    except pymysql.err.MySQLError as error:
+        message = f"the emulator's MariaDB at {mysql.host}:{mysql.port} does not answer ({error})"
+        if os.environ.get("CLOUDSITE_REQUIRE_SERVICES") == "1":
+            pytest.fail(message + "; CI requires it", pytrace=False)
+        pytest.skip(message)
+    yield mysql
+    _db_admin_invocations.drop_made()

@@ -11,12 +11,16 @@ from provisioning.engine import EngineFailed
 from provisioning.layers import data
 from provisioning.resource import StackError
 from provisioning.testing import engine_for, make_context
+from provisioning.tests.pipeline_fixtures import EMULATED_DATA
 
 NAMES = ["data.kms.s3", "data.kms.rds", "data.kms.ebs", "data.ebs-default-encryption", "data.bucket.app",
-         "data.bucket.deploy", "data.db-parameter-group", "data.db-subnet-group", "data.db.primary",
-         "data.db.replica", "data.token-table", "data.outputs"]
-OUTPUT_KEYS = ["app-bucket", "db-endpoint", "db-name", "db-port", "db-replica-endpoint", "db-secret-arn",
-               "db-user", "deploy-bucket", "ebs-key-arn", "rds-key-arn", "s3-key-arn", "token-table"]
+         "data.bucket.deploy", "data.db-parameter-group", "data.db-subnet-group", "data.secret.db-master",
+         "data.secret.db-app", "data.db.primary", "data.db.replica", "data.role.db-admin",
+         "data.db-admin-log-group", "data.db-admin-function", "data.db.app-user", "data.token-table",
+         "data.outputs"]
+OUTPUT_KEYS = ["app-bucket", "db-admin-function", "db-app-secret-arn", "db-endpoint", "db-master-secret-arn",
+               "db-name", "db-port", "db-replica-endpoint", "db-user", "deploy-bucket", "ebs-key-arn",
+               "rds-key-arn", "s3-key-arn", "token-table"]
 ACCOUNT, REGION = "123456789012", "us-east-1"
 
 pytestmark = pytest.mark.usefixtures("moto_ebs_default_key")
@@ -55,7 +59,7 @@ def network(config, aws):
 
 
 @pytest.fixture
-def built(config, network):
+def built(config, network, emulated_mysql):
     results, _ = apply(config)
     return results
 
@@ -89,9 +93,8 @@ def test_first_apply_creates_every_resource_as_configured(built, ctx):
         assert set(s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"].values()) == {True}
         assert s3.get_bucket_ownership_controls(Bucket=name)["OwnershipControls"]["Rules"] == [
             {"ObjectOwnership": "BucketOwnerEnforced"}]
-        (statement,) = json.loads(s3.get_bucket_policy(Bucket=name)["Policy"])["Statement"]
-        assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-        assert statement["Resource"] == [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"]
+        with pytest.raises(s3.exceptions.ClientError, match="NoSuchBucketPolicy"):
+            s3.get_bucket_policy(Bucket=name)  # an emulated stack: [data] tls_only_bucket_policy off
         rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]}
         assert rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
         tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
@@ -114,8 +117,12 @@ def test_first_apply_creates_every_resource_as_configured(built, ctx):
     primary = rds.describe_db_instances(DBInstanceIdentifier="cloudsite-dev-db")["DBInstances"][0]
     replica = rds.describe_db_instances(DBInstanceIdentifier="cloudsite-dev-db-replica")["DBInstances"][0]
     assert primary["StorageEncrypted"] and primary["KmsKeyId"] == rds_key
-    assert primary["MasterUserSecret"]["KmsKeyId"] == rds_key
-    assert primary["MasterUsername"] == "cloudsite" and primary["DBName"] == "cloudsite"
+    assert "MasterUserSecret" not in primary and "MasterUserSecret" not in replica  # the stack's own secret
+    assert primary["MasterUsername"] == "cloudsite_master" and primary["DBName"] == "cloudsite"
+    assert primary["EngineVersion"].startswith("8.4")
+    assert primary["EngineLifecycleSupport"] == "open-source-rds-extended-support-disabled"
+    assert rds.describe_db_parameter_groups(DBParameterGroupName="cloudsite-dev-mysql8")["DBParameterGroups"][0][
+        "DBParameterGroupFamily"] == "mysql8.4"
     assert not primary["PubliclyAccessible"] and not replica["PubliclyAccessible"]
     assert primary["DeletionProtection"] is False and primary["BackupRetentionPeriod"] == 7
     assert replica["ReadReplicaSourceDBInstanceIdentifier"] == "cloudsite-dev-db"
@@ -137,15 +144,43 @@ def test_first_apply_creates_every_resource_as_configured(built, ctx):
     assert sorted(values) == OUTPUT_KEYS and {p["Type"] for p in parameters} == {"String"}
     assert values["db-endpoint"] == primary["Endpoint"]["Address"]
     assert values["db-replica-endpoint"] == replica["Endpoint"]["Address"]
-    assert values["db-secret-arn"] == primary["MasterUserSecret"]["SecretArn"]
+    sm = ctx.client("secretsmanager")
+    for purpose, user in (("master", "cloudsite_master"), ("app", "cloudsite_app")):
+        secret = sm.describe_secret(SecretId=f"cloudsite/dev/db-{purpose}")
+        assert values[f"db-{purpose}-secret-arn"] == secret["ARN"] == built[f"data.secret.db-{purpose}"].state["arn"]
+        assert secret["KmsKeyId"] == rds_key
+        assert {t["Key"]: t["Value"] for t in secret["Tags"]}[RESOURCE_TAG] == f"data.secret.db-{purpose}"
+        value = json.loads(sm.get_secret_value(SecretId=secret["ARN"])["SecretString"])
+        assert value["username"] == user and len(value["password"]) == 40
+        assert not set(value["password"]) & set('/"@ ')  # what RDS refuses in a master password
     assert values["s3-key-arn"] == s3_key and values["token-table"] == table["TableName"]
-    assert (values["db-port"], values["db-name"], values["db-user"]) == ("3306", "cloudsite", "cloudsite")
+    assert values["db-admin-function"] == "cloudsite-dev-db-admin"
+    assert (values["db-port"], values["db-name"], values["db-user"]) == ("3306", "cloudsite", "cloudsite_app")
+
+
+def test_the_tls_only_bucket_policy_is_written_when_the_stack_asks(stacks_dir, network):
+    """What a real stack gets (moto then refuses object calls, so only the buckets are applied)."""
+    from provisioning import layers
+    from provisioning.engine import Engine
+
+    config = load_file(stacks_dir / "dev.toml")
+    assert config.data.tls_only_bucket_policy
+    recipes = {r.name: r for r in data.build(config)}
+    ctx = make_context(config)
+    Engine(ctx, [recipes[n] for n in ("data.kms.s3", "data.bucket.app", "data.bucket.deploy")],
+           known=layers.resources(config)).apply()
+    for purpose in ("app", "deploy"):
+        name = naming.bucket("dev", purpose, ACCOUNT, REGION)
+        (statement,) = json.loads(ctx.client("s3").get_bucket_policy(Bucket=name)["Policy"])["Statement"]
+        assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert statement["Resource"] == [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"]
 
 
 def test_recipe_states_carry_what_the_compute_layer_builds_its_policy_from(built):
     contract = {"data.kms.s3": {"id", "arn"}, "data.kms.rds": {"id", "arn"}, "data.kms.ebs": {"id", "arn"},
                 "data.bucket.app": {"id", "name", "arn"}, "data.bucket.deploy": {"id", "name", "arn"},
-                "data.db.primary": {"id", "endpoint", "port", "arn", "secret_arn"},
+                "data.db.primary": {"id", "endpoint", "port", "arn", "resource_id"},
+                "data.secret.db-app": {"id", "arn"}, "data.secret.db-master": {"id", "arn"},
                 "data.db.replica": {"id", "endpoint", "port", "arn"}, "data.token-table": {"id", "name", "arn"}}
     for name, keys in contract.items():
         state = built[name].state
@@ -180,8 +215,11 @@ DRIFTS = [
     ("data.bucket.app", lambda c, b: c("s3").delete_bucket_encryption(Bucket=bucket(b)), "encryption: - -> aws:kms arn:aws:kms:us-east-1:123456789012:key/"),
     ("data.bucket.app", lambda c, b: c("s3").delete_public_access_block(Bucket=bucket(b)),
      "public access block: - -> BlockPublicAcls on, IgnorePublicAcls on, BlockPublicPolicy on, RestrictPublicBuckets on"),
-    ("data.bucket.deploy", lambda c, b: c("s3").delete_bucket_policy(Bucket=bucket(b, "deploy")),
-     "policy: - -> [DenyRequestsWithoutTLS]"),
+    ("data.bucket.deploy", lambda c, b: c("s3").put_bucket_policy(Bucket=bucket(b, "deploy"), Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Sid": "ByHand", "Effect": "Allow", "Action": "s3:GetObject",
+                                                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                                                "Resource": f"arn:aws:s3:::{bucket(b, 'deploy')}/*"}]})),
+     "policy: [ByHand] -> -"),  # the emulated stack has no TLS-only policy: a hand-made one goes
     ("data.bucket.deploy", lambda c, b: c("s3").put_bucket_versioning(
         Bucket=bucket(b, "deploy"), VersioningConfiguration={"Status": "Suspended"}), "versioning: Suspended -> Enabled"),
     ("data.bucket.deploy", lambda c, b: c("s3").delete_bucket_lifecycle(Bucket=bucket(b, "deploy")),
@@ -201,6 +239,10 @@ DRIFTS = [
     ("data.db.primary", lambda c, b: c("rds").modify_db_instance(
         DBInstanceIdentifier="cloudsite-dev-db", PubliclyAccessible=True, BackupRetentionPeriod=1, ApplyImmediately=True),
      "public: True -> False"),
+    ("data.db.primary", lambda c, b: c("rds").modify_db_instance(
+        DBInstanceIdentifier="cloudsite-dev-db", EngineLifecycleSupport="open-source-rds-extended-support",
+        ApplyImmediately=True),
+     "lifecycle: open-source-rds-extended-support -> open-source-rds-extended-support-disabled"),
     ("data.db.replica", lambda c, b: c("rds").modify_db_instance(
         DBInstanceIdentifier="cloudsite-dev-db-replica", DeletionProtection=True, ApplyImmediately=True),
      "deletion_protection: True -> False"),
@@ -337,7 +379,7 @@ def test_teardown_empties_versioned_buckets_in_batches(stacks_dir, aws):
     recorder = Recorder()
     engine_for(make_context(config, hooks=[recorder]), ["data"]).teardown()
     batches = sorted(len(p["Delete"]["Objects"]) for op, p in recorder.calls if op == "DeleteObjects")
-    assert batches == [1, 3, 1000]  # app: 1; deploy: 1001 + 1 versions + 1 marker
+    assert batches == [1, 4, 1000]  # app: 1; deploy: 1001 + 1 versions, 1 marker, the db-admin zip
     assert [op for op, _ in recorder.calls].count("AbortMultipartUpload") == 1
     assert s3.list_buckets()["Buckets"] == []
 
@@ -347,7 +389,7 @@ PROD = "\ndeletion_protection = true\nfinal_snapshot = true\n"
 
 
 def test_protected_data_is_not_deleted_unless_asked(stacks_dir, aws):
-    config = with_settings(stacks_dir, text="\n[database]" + PROD)
+    config = with_settings(stacks_dir, text="\n[database]" + PROD + EMULATED_DATA)
     assert config.database.deletion_protection and config.database.final_snapshot
     apply(config, "network")
     built, _ = apply(config)

@@ -37,10 +37,10 @@ def manage(stacks_dir, env, *args):
 def test_commands_as_processes(endpoint, stacks_dir, monkeypatch):
     env = command_env(endpoint)
     code, out, err = manage(stacks_dir, env, "provision_network", "--stack", "dev", "--plan")
-    assert code == 0 and "14 to create" in out and "(0 mutating AWS calls" in out, err
+    assert code == 0 and "16 to create" in out and "(0 mutating AWS calls" in out, err
 
     code, out, err = manage(stacks_dir, env, "provision_network", "--stack", "dev")
-    assert code == 0 and "14 created" in out, err
+    assert code == 0 and "16 created" in out, err
     assert "network.sg.db" in out and "Traceback" not in err
 
     code, out, err = manage(stacks_dir, env, "provision_network", "--stack", "dev", "--json")
@@ -48,7 +48,7 @@ def test_commands_as_processes(endpoint, stacks_dir, monkeypatch):
     assert code == 0 and rerun["calls"]["mutating"] == 0 and {r["action"] for r in rerun["resources"]} == {"no-op"}
 
     code, out, err = manage(stacks_dir, env, "provision_status", "--stack", "dev", "--layer", "network")
-    assert code == 0 and "14 of 14" in out and "/cloudsite/dev/network/vpc-id = vpc-" in out
+    assert code == 0 and "16 of 16" in out and "/cloudsite/dev/network/vpc-id = vpc-" in out
 
     ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name="us-east-1",
                        aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -61,9 +61,9 @@ def test_commands_as_processes(endpoint, stacks_dir, monkeypatch):
     code, out, err = manage(stacks_dir, env, "teardown", "--stack", "dev")
     assert code == 2 and "--yes" in err
     code, out, err = manage(stacks_dir, env, "teardown", "--stack", "dev", "--yes")
-    assert code == 0 and "14 deleted" in out, err
+    assert code == 0 and "16 deleted" in out, err
     code, out, err = manage(stacks_dir, env, "provision_status", "--stack", "dev", "--layer", "network")
-    assert code == 3 and "14 missing" in err
+    assert code == 3 and "16 missing" in err
 
     for key, value in command_env(endpoint).items():
         monkeypatch.setenv(key, value)

@@ -9,7 +9,8 @@ from provisioning.testing import engine_for, make_context, tagged_with_stack
 NAMES = ["network.vpc", "network.internet-gateway",
          *[f"network.subnet.{kind}-{i}" for kind in ("public", "private") for i in (1, 2, 3)],
          "network.route-table.public", "network.route-table.private",
-         "network.sg.lb", "network.sg.app", "network.sg.db", "network.outputs"]
+         "network.sg.lb", "network.sg.app", "network.sg.db", "network.sg.db-admin",
+         "network.sg-rules.db-admin-egress", "network.outputs"]
 
 
 def apply(config, **kwargs):
@@ -41,7 +42,7 @@ def ids(built, *names):
 
 def test_tagged_with_stack_sees_what_apply_made(built, ctx):
     assert tagged_with_stack(ctx) == {"ec2.Vpcs": 1, "ec2.Subnets": 6, "ec2.InternetGateways": 1,
-                                      "ec2.RouteTables": 2, "ec2.SecurityGroups": 3, "ssm.Parameters": 7}
+                                      "ec2.RouteTables": 2, "ec2.SecurityGroups": 4, "ssm.Parameters": 8}
 
 
 def test_first_apply_creates_every_resource_as_configured(built, ctx):
@@ -77,13 +78,17 @@ def test_first_apply_creates_every_resource_as_configured(built, ctx):
     assert {a["SubnetId"] for a in public_rt["Associations"]} == {s["SubnetId"] for s in public}
     assert {a["SubnetId"] for a in private_rt["Associations"]} == {s["SubnetId"] for s in private}
 
-    lb, app, db = ids(built, "network.sg.lb", "network.sg.app", "network.sg.db")
-    groups = {g["GroupId"]: g for g in ec2.describe_security_groups(GroupIds=[lb, app, db])["SecurityGroups"]}
+    lb, app, db, admin = ids(built, "network.sg.lb", "network.sg.app", "network.sg.db", "network.sg.db-admin")
+    groups = {g["GroupId"]: g for g in ec2.describe_security_groups(GroupIds=[lb, app, db, admin])["SecurityGroups"]}
     rules = {gid: network.flatten(g["IpPermissions"]) for gid, g in groups.items()}
     assert rules[lb] == {("tcp", 443, 443, "cidr", "0.0.0.0/0"), ("tcp", 80, 80, "cidr", "0.0.0.0/0")}
     assert rules[app] == {("tcp", 8000, 8000, "sg", lb)}  # no SSH, nothing from anywhere
-    assert rules[db] == {("tcp", 3306, 3306, "sg", app)}
+    assert rules[db] == {("tcp", 3306, 3306, "sg", app), ("tcp", 3306, 3306, "sg", admin)}
     assert network.flatten(groups[db]["IpPermissionsEgress"]) == set()
+    # the db-admin function: nothing in, MySQL to the database group only (AWS's default rule gone)
+    assert rules[admin] == set()
+    assert network.flatten(groups[admin]["IpPermissionsEgress"]) == {("tcp", 3306, 3306, "sg", db)}
+    assert built["network.sg-rules.db-admin-egress"].id == f"{admin} egress"
 
     params = {p["Name"]: p["Value"] for p in ssm.get_parameters_by_path(Path="/cloudsite/dev/network/")["Parameters"]}
     assert params == {
@@ -94,6 +99,7 @@ def test_first_apply_creates_every_resource_as_configured(built, ctx):
         "/cloudsite/dev/network/lb-security-group-id": lb,
         "/cloudsite/dev/network/app-security-group-id": app,
         "/cloudsite/dev/network/db-security-group-id": db,
+        "/cloudsite/dev/network/db-admin-security-group-id": admin,
     }
     tags = ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId="/cloudsite/dev/network/vpc-id")
     assert {"Key": STACK_TAG, "Value": "dev"} in tags["TagList"]
@@ -109,7 +115,7 @@ def test_every_ec2_resource_is_tagged_at_creation(config, aws):
 
     ctx = make_context(config, hooks=[Spy()])
     engine_for(ctx, ["network"]).apply()
-    assert len(seen) == 1 + 1 + 6 + 2 + 3 + 1  # the default route is a CreateRoute
+    assert len(seen) == 1 + 1 + 6 + 2 + 4 + 1  # the default route is a CreateRoute
     for operation, specs in seen:
         if operation == "CreateRoute":
             continue
@@ -176,6 +182,17 @@ def drift_db_egress(ec2, built):
         {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
 
 
+def drift_db_admin_all_out(ec2, built):
+    """Someone gave the db-admin function's group AWS's default rule back: all traffic out."""
+    ec2.authorize_security_group_egress(GroupId=built["network.sg.db-admin"].id, IpPermissions=[
+        {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+
+
+def drift_db_admin_ingress(ec2, built):
+    ec2.authorize_security_group_ingress(GroupId=built["network.sg.db-admin"].id, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
+
+
 def drift_parameter(ec2, built, ssm=None):
     import boto3
     ssm = boto3.client("ssm", region_name="us-east-1")
@@ -194,6 +211,8 @@ DRIFTS = [
     ("network.sg.lb", drift_lb_rule, "ingress: [tcp/443 0.0.0.0/0] -> [tcp/443 0.0.0.0/0, tcp/80 0.0.0.0/0]"),
     ("network.sg.app", drift_app_ssh, "ingress: [tcp/22 0.0.0.0/0, tcp/8000 sg-"),
     ("network.sg.db", drift_db_egress, "egress: [all 0.0.0.0/0] -> []"),
+    ("network.sg-rules.db-admin-egress", drift_db_admin_all_out, "egress: [all 0.0.0.0/0, tcp/3306 sg-"),
+    ("network.sg.db-admin", drift_db_admin_ingress, "ingress: [tcp/22 10.0.0.0/8] -> []"),
     ("network.outputs", drift_parameter, "vpc-id: vpc-0wrong -> vpc-"),
 ]
 
@@ -217,6 +236,36 @@ def test_drift_is_reported_planned_and_reconciled(built, config, ctx, name, make
     again, counter = apply(config)
     assert counter.mutating == 0, counter.mutating_calls()
     assert {r.id for r in again.values()} == {r.id for r in built.values()}  # nothing replaced
+
+
+def test_a_revoked_db_admin_rule_is_missing_and_comes_back(built, config, ctx):
+    ec2 = ctx.client("ec2")
+    admin, db = built["network.sg.db-admin"].id, built["network.sg.db"].id
+    ec2.revoke_security_group_egress(GroupId=admin, IpPermissions=[network.permission(
+        ("tcp", 3306, 3306, "sg", db), "MySQL to the database")])
+    assert {n: r.action for n, r in status(config).items() if r.action != "ok"} == {
+        "network.sg-rules.db-admin-egress": "missing", "network.outputs": "drifted"}  # it waits for the rule
+    results, _ = apply(config)
+    assert results["network.sg-rules.db-admin-egress"].action == "create"
+    group = ec2.describe_security_groups(GroupIds=[admin])["SecurityGroups"][0]
+    assert network.flatten(group["IpPermissionsEgress"]) == {("tcp", 3306, 3306, "sg", db)}
+    assert {r.action for r in status(config).values()} == {"ok"}
+
+
+def test_teardown_revokes_the_db_admin_rule_before_the_groups_go(built, config):
+    class Recorder(CallHook):
+        calls = []
+
+        def before(self, service, operation, params):
+            if operation in ("RevokeSecurityGroupEgress", "DeleteSecurityGroup"):
+                self.calls.append((operation, params["GroupId"]))
+
+    engine_for(make_context(config, hooks=[Recorder()]), ["network"]).teardown()
+    admin, db = built["network.sg.db-admin"].id, built["network.sg.db"].id
+    calls = Recorder.calls
+    assert calls.index(("RevokeSecurityGroupEgress", admin)) < calls.index(("DeleteSecurityGroup", db))
+    assert calls.index(("DeleteSecurityGroup", db)) < calls.index(("DeleteSecurityGroup", admin))
+    assert tagged_with_stack(make_context(config)) == {}
 
 
 def test_moved_subnet_goes_back_to_its_table(built, config, ctx):
@@ -288,3 +337,30 @@ def test_zones_come_from_the_config_or_the_region(config, aws, stacks_dir):
     results, _ = apply(chosen)
     subnet = make_context(chosen).client("ec2").describe_subnets(SubnetIds=[results["network.subnet.public-3"].id])
     assert subnet["Subnets"][0]["AvailabilityZone"] == "us-east-1d"
+
+
+def test_a_subnet_the_other_table_let_go_of_meanwhile_is_associated_afresh(config):
+    """Both route tables reconcile at once when a subnet was moved: the table that lost it may find
+    the association already gone (InvalidAssociationID.NotFound) when it replaces it."""
+    import io
+
+    import boto3
+    from botocore.stub import Stubber
+
+    from provisioning.context import Context
+    from provisioning.reporter import Reporter
+
+    ctx = Context(config, session=boto3.Session(region_name="us-east-1"), reporter=Reporter(io.StringIO()))
+    private = {r.name: r for r in network.build(config)}["network.route-table.private"]
+    deps = {"network.vpc": {"id": "vpc-1"}, **{f"network.subnet.private-{i}": {"id": f"subnet-{i}"} for i in (1, 2, 3)}}
+    state = {"id": "rtb-private", "vpc": "vpc-1", "routes": {}, "associations": {"subnet-1": "a-1", "subnet-2": "a-2"}}
+    ec2 = Stubber(ctx.client("ec2"))
+    ec2.activate()
+    ec2.add_response("describe_route_tables", {"RouteTables": [{"RouteTableId": "rtb-public", "Associations": [
+        {"SubnetId": "subnet-3", "RouteTableAssociationId": "a-3", "RouteTableId": "rtb-public"}]}]})
+    ec2.add_client_error("replace_route_table_association", "InvalidAssociationID.NotFound", "gone")
+    ec2.add_response("associate_route_table", {"AssociationId": "a-new"},
+                     {"RouteTableId": "rtb-private", "SubnetId": "subnet-3"})
+    new = private.reconcile(ctx, state, [], deps)
+    ec2.assert_no_pending_responses()
+    assert new["associations"]["subnet-3"] == "a-new"

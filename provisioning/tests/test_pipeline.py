@@ -73,7 +73,8 @@ def test_resources_are_made_as_configured(built, ctx, prereqs):
         "TOKEN_TTL_SECONDS": "300"}
     _, hexdigest, sha256 = pipeline.lambda_code()
     assert config["CodeSha256"] == sha256
-    keys = [o["Key"] for o in ctx.client("s3").list_objects_v2(Bucket=prereqs["bucket"])["Contents"]]
+    keys = [o["Key"] for o in ctx.client("s3").list_objects_v2(
+        Bucket=prereqs["bucket"], Prefix="lambda/cloudsite-dev-verification-mail/")["Contents"]]
     assert keys == [f"lambda/cloudsite-dev-verification-mail/{hexdigest}.zip"]
 
     (statement,) = json.loads(lam.get_policy(FunctionName=config["FunctionName"])["Policy"])["Statement"]

@@ -142,7 +142,9 @@ def test_lambda_retries_while_its_new_role_cannot_be_assumed(config, monkeypatch
 
     assert pipeline.retry_role_propagation(flaky, what="x") == "made" and len(calls) == 3
     clock = iter(range(0, 10_000, 50))
-    monkeypatch.setattr(pipeline, "monotonic", lambda: next(clock))
+    from provisioning import recipes  # the shared Lambda recipe's retry lives there
+
+    monkeypatch.setattr(recipes, "monotonic", lambda: next(clock))
     calls.clear()
     with pytest.raises(ClientError):  # bounded
         pipeline.retry_role_propagation(lambda: flaky() if False else (_ for _ in ()).throw(ClientError(

@@ -6,8 +6,14 @@ then the app runs here with the stack's real settings pointed at it: pictures in
 (SSE-KMS), verification tokens in its DynamoDB table, the verification message published to its
 SNS topic by a Celery worker (Redis as the broker), and the topic's Lambda run from its deployment
 zip (moto would need Docker), sending through the emulated SES; the link is printed here. The
-database is SQLite under var/cloud: moto's RDS answers the API but is no MySQL server.
-Everything is gone when the command stops.
+app's database is SQLite under var/cloud: moto's RDS answers the API but is no MySQL server.
+
+The data layer's db-admin function (which makes the app's database user) needs a MySQL: its
+invocations run its handler against the MariaDB on loopback named by CLOUDSITE_EMULATOR_MYSQL
+(default ``mysql://root@127.0.0.1:3306``; provisioning/emulator.py), where the emulated primary's master
+user and the app user are made as RDS would have them. Its zip carries a placeholder CA bundle
+unless CLOUDSITE_RDS_CA_BUNDLE names one: the emulated database is reached without TLS.
+Everything else is gone when the command stops.
 """
 import os
 import subprocess
@@ -20,9 +26,11 @@ import boto3
 from django.core.management.base import BaseCommand, CommandError
 
 from cloudsite import live
-from provisioning.emulator import BakeScriptStandIn, LambdaStandIn
+from provisioning.emulator import MYSQL_ENV, BakeScriptStandIn, EmulatedMysql, LambdaStandIn
 
 STACK, REGION = "local", "us-east-1"
+DEFAULT_MYSQL = "mysql://root@127.0.0.1:3306"
+PLACEHOLDER_CA = "-----BEGIN CERTIFICATE-----\n(placeholder: the emulated database has no TLS)\n-----END CERTIFICATE-----\n"
 
 
 class Command(BaseCommand):
@@ -42,12 +50,18 @@ class Command(BaseCommand):
 
     def run(self, *, port, broker, **options):
         self._check_broker(broker)
+        self._check_mysql()
         workdir = Path(live.REPO) / "var" / "cloud"
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "db.sqlite3").unlink(missing_ok=True)  # the emulated stack starts empty: so does its data
+        ca_bundle = os.environ.get("CLOUDSITE_RDS_CA_BUNDLE")
+        if not ca_bundle:
+            ca_bundle = str(workdir / "placeholder-rds-ca.pem")
+            Path(ca_bundle).write_text(PLACEHOLDER_CA)
         with live.moto_server(workdir / "moto.log", env={"MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}) as endpoint:
             self.stdout.write(f"emulated AWS (moto_server) at {endpoint}; provisioning stack {STACK}")
-            aws_env = {**os.environ, **live.FAKE_AWS, "AWS_ENDPOINT_URL": endpoint}
+            aws_env = {**os.environ, **live.FAKE_AWS, "AWS_ENDPOINT_URL": endpoint,
+                       "CLOUDSITE_RDS_CA_BUNDLE": ca_bundle}
             with BakeScriptStandIn(endpoint, STACK, REGION):
                 done = subprocess.run([sys.executable, "manage.py", "provision_all", "--stack", STACK],
                                       cwd=live.REPO, env=aws_env)
@@ -89,6 +103,23 @@ class Command(BaseCommand):
         prefix = f"/cloudsite/{STACK}/"
         pages = ssm.get_paginator("get_parameters_by_path").paginate(Path=prefix, Recursive=True)
         return {p["Name"][len(prefix):]: p["Value"] for page in pages for p in page["Parameters"]}
+
+    @staticmethod
+    def _check_mysql():
+        """The emulated db-admin function runs its SQL on a MariaDB on loopback (one line if not)."""
+        import pymysql
+
+        os.environ.setdefault(MYSQL_ENV, DEFAULT_MYSQL)  # the moto_server process inherits it
+        try:
+            mysql = EmulatedMysql.from_environment()
+        except ValueError as error:
+            raise CommandError(str(error))
+        try:
+            mysql.connect().close()
+        except pymysql.err.MySQLError as error:
+            raise CommandError(f"{MYSQL_ENV}={os.environ[MYSQL_ENV]}: no MariaDB answers there ({error.args[0]}); "
+                               "start one on loopback or point the variable at one: the emulated stack's "
+                               "db-admin function makes the database users there")
 
     @staticmethod
     def _check_broker(broker):
