@@ -27,6 +27,10 @@ NO_RESOURCE_LEVEL = {
     "ec2:DescribeSubnets", "ec2:DescribeVpcs", "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:DescribeLifecycleHooks", "autoscaling:DescribeScalingActivities",
     "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth", "tag:GetResources",
+    # the image role's read of the account-and-region EBS default encryption
+    "ec2:GetEbsDefaultKmsKeyId", "ec2:GetEbsEncryptionByDefault",
+    # the db-admin function's role: Lambda describes the interfaces it manages for the function
+    "ec2:DescribeNetworkInterfaces",
 }
 WEAK_TLS = {"SSLv3", "TLSv1", "TLSv1.1"}
 
@@ -178,7 +182,7 @@ def check_stack(ctx) -> list[str]:
     for template in templates["LaunchTemplates"]:
         problems += check_launch_template(ec2, template["LaunchTemplateId"])
     iam = ctx.client("iam")
-    for purpose in ("instance", "image-builder", "lambda", "codedeploy", "ci", "image"):
+    for purpose in ("instance", "image-builder", "lambda", "codedeploy", "ci", "image", "db-admin"):
         try:
             problems += check_role(iam, naming.role(stack, purpose))
         except iam.exceptions.NoSuchEntityException:

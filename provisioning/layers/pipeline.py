@@ -405,6 +405,15 @@ class ImageRole(Role):
             {"Sid": "FindTheStack", "Effect": "Allow", "Resource": "*",
              "Action": ["ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeInstanceStatus",
                         "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"]},
+            # the bake waits until the region's default EBS key is the stack's (the builder's volume,
+            # and so the image, takes the default key): the account-and-region settings take no
+            # resource; the key is read by its alias (kms:ResourceAliases, KMS Developer Guide, "Using
+            # aliases to control access to KMS keys")
+            {"Sid": "ReadEbsDefaultEncryption", "Effect": "Allow", "Resource": "*",
+             "Action": ["ec2:GetEbsDefaultKmsKeyId", "ec2:GetEbsEncryptionByDefault"]},
+            {"Sid": "ReadTheStacksEbsKey", "Effect": "Allow", "Resource": ctx.arn("kms", "key/*"),
+             "Action": ["kms:DescribeKey", "kms:ListResourceTags"],
+             "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": naming.kms_alias(stack, "ebs")}}},
             # AWS's public parameters have no account in their ARN
             {"Sid": "BaseImageParameters", "Effect": "Allow", "Action": ["ssm:GetParameter"],
              "Resource": [f"arn:{p}:ssm:{ctx.region}::parameter{name}" for name in BASE_IMAGES.values()]},

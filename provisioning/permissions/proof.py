@@ -94,7 +94,7 @@ class Proof:
                      and wildcard_match(e.resource, request.resource)), None)
 
     def check(self, calls) -> Outcome:
-        outcome, seen = Outcome(), set()
+        outcome, seen = Outcome(), {}
         for call in calls:
             if call.actor not in self.roles:
                 outcome.failures.append(f"{call.actor}: no role is known for this actor ({call.service} {call.operation})")
@@ -102,21 +102,24 @@ class Proof:
             if call.error:
                 outcome.failures.append(f"{call.actor}: {call.service} {call.operation}: {call.error}")
                 continue
+            denied = False
             for request in call.requests:
+                if denied and request.implied_by:
+                    continue  # AWS stops at the call's own denial: it never makes the implied KMS calls
                 key = (call.actor, request.action, request.resource, json.dumps(request.context, sort_keys=True,
                                                                                  default=str))
-                if key in seen:
-                    continue
-                seen.add(key)
-                self._one(outcome, call.actor, request)
+                if key not in seen:
+                    seen[key] = self._one(outcome, call.actor, request)
+                denied = denied or not seen[key]
         return outcome
 
-    def _one(self, outcome: Outcome, actor: str, request: Request) -> None:
+    def _one(self, outcome: Outcome, actor: str, request: Request) -> bool:
+        """Record the decision on one request; True when it is allowed."""
         try:
             decision = self.decide(actor, request)
         except UnsupportedPolicy as error:
             outcome.failures.append(f"{actor}: {request.describe()} cannot be decided ({error})")
-            return
+            return False
         expected = self._expected(actor, request)
         if expected is not None:
             if decision.allowed:
@@ -124,12 +127,13 @@ class Proof:
                                         f"as an expected denial ({expected.why}): drop it from the list")
             else:
                 outcome.expected_denials.append(f"{actor}: {request.describe()}: denied as designed ({expected.why})")
-            return
+            return decision.allowed
         if decision.allowed:
             outcome.allowed.append((actor, request, decision.reason))
         else:
             outcome.failures.append(f"{actor}: {request.action} on {request.resource} is not allowed ({decision.reason})"
                                     + (f" [implied by {request.implied_by}]" if request.implied_by else ""))
+        return decision.allowed
 
     def unused(self, outcome: Outcome) -> dict[str, list[str]]:
         """Per actor: "<policy>/<Sid>: <action>" granted and used by no allowed request on that

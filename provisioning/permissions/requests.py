@@ -127,6 +127,17 @@ def kms_implied(world: World, key_arn: str | None, actions: list[str], via: str,
     return [Request(action, key_arn, context, key=key_arn, implied_by=by) for action in actions]
 
 
+def kms_key_call(action: str):
+    """A call on a key itself (``DescribeKey`` by alias or ARN, ``ListResourceTags``): authorised on
+    the key it resolves to, by the caller's policies and the key policy (no ``kms:ViaService``)."""
+    def mapping(world, call):
+        key_arn = world.key_arn(call.params["KeyId"])
+        context = {"kms:CallerAccount": world.account, "kms:ResourceAliases": world.key_aliases(key_arn),
+                   "kms:ViaService": ABSENT, "kms:GrantIsForAWSResource": ABSENT}  # the caller's own call
+        return [Request(action, key_arn, context, key=key_arn)]
+    return mapping
+
+
 # --- per service ------------------------------------------------------------------------------
 # Every client here talks HTTPS: the TLS-only bucket policy's aws:SecureTransport is true.
 S3_CONTEXT = {"aws:SecureTransport": True}
@@ -506,6 +517,11 @@ OPERATIONS = {
     **{("ec2", op): no_resource(f"ec2:{op}") for op in (
         "DescribeVpcs", "DescribeSubnets", "DescribeSecurityGroups", "DescribeImages", "DescribeInstances",
         "DescribeInstanceStatus", "DescribeSnapshots", "DescribeTags")},
+    # the account-and-region EBS default encryption settings: no resource ("Actions, resources, and
+    # condition keys for Amazon EC2": GetEbsEncryptionByDefault, GetEbsDefaultKmsKeyId take "*")
+    **{("ec2", op): no_resource(f"ec2:{op}") for op in ("GetEbsEncryptionByDefault", "GetEbsDefaultKmsKeyId")},
+    ("kms", "DescribeKey"): kms_key_call("kms:DescribeKey"),
+    ("kms", "ListResourceTags"): kms_key_call("kms:ListResourceTags"),
     ("ec2", "RunInstances"): ec2_run_instances,
     ("ec2", "StopInstances"): ec2_instances("ec2:StopInstances"),
     ("ec2", "TerminateInstances"): ec2_instances("ec2:TerminateInstances"),

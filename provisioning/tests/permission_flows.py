@@ -123,6 +123,18 @@ def render_env_flow(recorder) -> dict:
         return render_env.environment(STACK, session=boto3.Session(region_name=REGION))
 
 
+def database_credentials_flow(recorder, secret_arn: str) -> dict:
+    """What the app's database backend reads at connect time (``cloudsite.db_backends``): the app
+    secret's AWSCURRENT, and AWSPENDING after a refused login while a rotation runs."""
+    from cloudsite.db_backends.secret import SecretCredentials
+
+    credentials = SecretCredentials(secret_arn, ttl=0)
+    with recorder.acting("instance", "app: database credentials at connect time"):
+        current = credentials.refresh()
+        pending = credentials.pending()
+    return {"username": current.username, "pending": pending is not None}
+
+
 # --- the verification Lambda (its role) -----------------------------------------------------
 def lambda_flow(recorder, message: dict, tmp) -> dict:
     from deploy.tests.loader import handler_from_zip
@@ -173,8 +185,15 @@ def ci_flows(recorder, stacks_dir, monkeypatch) -> dict:
     and ``deploy_lambda`` with changed sources (the code is updated)."""
     from provisioning.management.commands import deploy_lambda
 
+    from provisioning.management.commands.deploy import Command as Deploy
+
     with recorder.acting("ci", "ci: deploy"):
         deployed = run_command("deploy", stacks_dir, "--timeout", "0", "--poll", "1")
+    # a deployment that succeeds (moto's never do: the wait is the stubbed part, see
+    # deploy/tests/test_deploy_command.py): deploy then switches the group to ELB health checks
+    with monkeypatch.context() as scoped, recorder.acting("ci", "ci: deploy, succeeded"):
+        scoped.setattr(Deploy, "wait", lambda self, *args, **kwargs: None)
+        succeeded = run_command("deploy", stacks_dir)
     data, hexdigest, sha256 = deploy_lambda.lambda_code()
     changed = data + b"\0"
     import hashlib
@@ -184,7 +203,7 @@ def ci_flows(recorder, stacks_dir, monkeypatch) -> dict:
                                                                base64.b64encode(digest.digest()).decode()))
     with recorder.acting("ci", "ci: deploy_lambda"):
         updated = run_command("deploy_lambda", stacks_dir)
-    return {"deploy": deployed, "deploy_lambda": updated}
+    return {"deploy": deployed, "deploy_succeeded": succeeded, "deploy_lambda": updated}
 
 
 # --- the image bake (image role; the builder's signal as the builder role) ------------------
