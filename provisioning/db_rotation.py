@@ -28,6 +28,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from provisioning import db_admin_invoke
+from provisioning.db_admin_invoke import mask
+
 CURRENT, PENDING = "AWSCURRENT", "AWSPENDING"
 PASSWORD_BYTES = 32  # token_urlsafe: 43 characters of A-Z a-z 0-9 - _ (no quoting trouble anywhere)
 
@@ -69,14 +72,6 @@ def checked(result: dict, payload: dict) -> dict:
     return result
 
 
-def mask(text: str, payload: dict) -> str:
-    for role in ("admin", "user"):
-        password = (payload.get(role) or {}).get("password")
-        if password:
-            text = text.replace(password, "***")
-    return " ".join(text.split())
-
-
 class LambdaExecutor:
     """Invokes the db-admin Lambda synchronously (it runs in the VPC, next to the database)."""
 
@@ -84,26 +79,18 @@ class LambdaExecutor:
         self.client, self.function_name = lambda_client, function_name
 
     def __call__(self, payload: dict) -> dict:
-        response = self.client.invoke(FunctionName=self.function_name, InvocationType="RequestResponse",
-                                      Payload=json.dumps(payload).encode())
-        body = response["Payload"].read()
-        if response.get("FunctionError"):
+        result, failed = db_admin_invoke.invoke(self.client, self.function_name, payload)
+        if failed:
             raise RotationError(f"db-admin function {self.function_name} failed on {payload['action']}: "
-                                f"{mask(function_error(body), payload)}")
-        try:
-            result = json.loads(body)
-        except ValueError:
-            raise RotationError(f"db-admin function {self.function_name} answered no JSON") from None
+                                f"{mask(function_error(result), payload)}")
         return checked(result, payload)
 
 
-def function_error(body: bytes) -> str:
+def function_error(error) -> str:
     """``errorType: errorMessage`` of a Lambda function error (never its stack trace)."""
-    try:
-        error = json.loads(body)
-        return f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}".strip()
-    except (ValueError, AttributeError):
+    if not isinstance(error, dict):
         return "an error without details"
+    return f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}".strip()
 
 
 class DirectExecutor:

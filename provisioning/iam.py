@@ -29,8 +29,13 @@ def allow(sid: str, actions: list[str], resources: list[str] | str, condition: d
     return statement
 
 
-def trust(service: str) -> dict:
-    return document({"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"})
+def trust(service: str, source_account: str | None = None) -> dict:
+    """``service`` may assume the role; with ``source_account``, only while acting for that account
+    (``aws:SourceAccount``, the confused-deputy guard of the IAM User Guide)."""
+    statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    if source_account:
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
+    return document(statement)
 
 
 def canonical(doc) -> str:

@@ -48,6 +48,7 @@ from typing import Callable
 from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 
+from provisioning import db_admin_invoke
 from provisioning import iam as iam_recipes
 from provisioning import naming
 from provisioning.config import StackConfig
@@ -81,8 +82,6 @@ PASSWORD_LENGTH = 40
 PASSWORD_ALPHABET = string.ascii_letters + string.digits + "!#$%&()*+,-.:;<=>?[]^_{|}~"
 DB_ADMIN_TIMEOUT = 60         # seconds: connect (10 s at most) and a few statements
 DB_ADMIN_LOG_RETENTION_DAYS = 30
-INVOKE_NOT_READY = ("ResourceNotReadyException", "ENINotReadyException", "ResourceConflictException")
-DB_ADMIN_READY_TIMEOUT = 600  # a VPC function's interfaces take minutes to come back
 APP_USER_TAG = "cloudsite:app-user"
 # Values as the API takes and DescribeDBParameters reads them back: RDS's MySQL parameter groups take
 # 1/0 for require_secure_transport (RDS MySQL guide, "Requiring SSL/TLS for all connections": "set
@@ -1079,10 +1078,7 @@ class DbAdminRole(iam_recipes.Role):
                          self.policies, depends_on=(*subnets, network.DB_ADMIN_SG))
 
     def trust_document(self, ctx) -> dict:
-        # only Lambda acting for this account (the confused-deputy guard)
-        return iam_recipes.document({"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                     "Action": "sts:AssumeRole",
-                                     "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}}})
+        return iam_recipes.trust("lambda.amazonaws.com", ctx.account_id)
 
     def policies(self, ctx, deps) -> dict | None:
         if any(deps.get(name) is None for name in (*self.subnets, network.DB_ADMIN_SG)):
@@ -1212,33 +1208,13 @@ def invoke_db_admin(ctx, event: dict) -> dict:
     """Invoke the db-admin function synchronously; a function error or ``ok: false`` is a
     StackError of one line, with the event's passwords masked (the handler masks them too)."""
     name = naming.db_admin_function(ctx.stack)
-    # Lambda Invoke errors (API reference): ResourceNotReadyException "The function is inactive and
-    # its VPC connection is no longer available. Wait for the VPC connection to reestablish and try
-    # again" (a VPC function idle for weeks), ENINotReadyException (its interface not ready yet),
-    # ResourceConflictException while it is Pending: the invocation did not run, so it is retried.
-    answer = retry_on(INVOKE_NOT_READY, lambda: ctx.client("lambda").invoke(
-        FunctionName=name, InvocationType="RequestResponse", Payload=json.dumps(event).encode()),
-        what=f"invoking {name}", timeout=DB_ADMIN_READY_TIMEOUT, delay=5)
-    raw = answer["Payload"].read().decode("utf-8", "replace")
-    try:
-        result = json.loads(raw)
-    except ValueError:
-        result = {"errorMessage": raw}
-    if answer.get("FunctionError") or not isinstance(result, dict) or result.get("ok") is not True:
-        detail = result.get("error") or result.get("errorMessage") if isinstance(result, dict) else raw
-        kind = f" ({answer['FunctionError']})" if answer.get("FunctionError") else ""
-        raise StackError(f"{name}: {event['action']} failed{kind}: {mask(str(detail or 'no answer'), event)}")
+    result, function_error = db_admin_invoke.invoke(ctx.client("lambda"), name, event)
+    if function_error or not isinstance(result, dict) or result.get("ok") is not True:
+        detail = result.get("error") or result.get("errorMessage") if isinstance(result, dict) else result
+        kind = f" ({function_error})" if function_error else ""
+        raise StackError(f"{name}: {event['action']} failed{kind}: "
+                         f"{db_admin_invoke.mask(str(detail or 'no answer'), event)}")
     return result
-
-
-def mask(text: str, event: dict) -> str:
-    """One line, with every password of the event replaced."""
-    text = " ".join(text.split())
-    for role in ("admin", "user"):
-        password = (event.get(role) or {}).get("password")
-        if password:
-            text = text.replace(password, "***")
-    return text
 
 
 # --- DynamoDB token table --------------------------------------------------------------------

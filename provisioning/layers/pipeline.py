@@ -260,9 +260,7 @@ def github_trust(ctx, environment: str) -> dict:
 
 
 def service_trust(service: str, ctx) -> dict:
-    return policy_document([{"Effect": "Allow", "Principal": {"Service": service},
-                             "Action": "sts:AssumeRole",
-                             "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}}}])
+    return iam_recipes.trust(service, ctx.account_id)
 
 
 class LambdaRole(Role):
