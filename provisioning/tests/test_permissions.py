@@ -234,45 +234,8 @@ def test_least_privilege_figure(proved, capsys):
     assert not unexplained, json.dumps(unexplained, indent=1)
 
 
-WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
-# the repository secret a workflow assumes its role through -> the role's purpose
-ROLE_SECRETS = {"CLOUDSITE_CI_ROLE_ARN": "ci", "CLOUDSITE_IMAGE_ROLE_ARN": "image"}
-
-
-def oidc_jobs():
-    """(workflow, job, the role it assumes, GitHub's OIDC claims for the job): ``sub`` is
-    ``repo:<repo>:environment:<name>`` for a job with an environment, else ``repo:<repo>:ref:<ref>``
-    (GitHub's OIDC reference, "Example subject claims")."""
-    import yaml
-
-    for path in sorted(WORKFLOWS.glob("*.yml")):
-        for name, job in (yaml.safe_load(path.read_text()).get("jobs") or {}).items():
-            for step in job.get("steps", []):
-                if not str(step.get("uses", "")).startswith("aws-actions/configure-aws-credentials"):
-                    continue
-                secret = str(step["with"]["role-to-assume"]).split("secrets.")[1].split("}")[0].strip()
-                environment = job.get("environment")
-                environment = environment.get("name") if isinstance(environment, dict) else environment
-                yield path.name, name, ROLE_SECRETS[secret], environment
-
-
-def test_each_workflow_job_may_assume_its_role_and_no_other(proved):
-    from provisioning.permissions.evaluator import Principal, evaluate
-
-    iam, repository = proved["world"].client("iam"), proved["config"].pipeline.github_repository
-    provider = f"arn:aws:iam::{flows.ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
-    trusts = {purpose: iam.get_role(RoleName=naming.role(flows.STACK, purpose))["Role"]["AssumeRolePolicyDocument"]
-              for purpose in ("ci", "image")}
-    jobs = list(oidc_jobs())
-    assert {(w, role) for w, _, role, _ in jobs} == {("deploy.yml", "ci"), ("lambda.yml", "ci"), ("image.yml", "image")}
-    for workflow, job, role, environment in jobs:
-        subject = f"repo:{repository}:environment:{environment}" if environment else f"repo:{repository}:ref:refs/heads/main"
-        claims = {"token.actions.githubusercontent.com:sub": subject, "token.actions.githubusercontent.com:aud":
-                  "sts.amazonaws.com"}
-        for purpose, trust in trusts.items():
-            decision = evaluate([trust], "sts:AssumeRoleWithWebIdentity", "role", claims,
-                                principal=Principal("Federated", provider))
-            assert decision.allowed == (purpose == role), (workflow, job, subject, purpose, decision.reason)
+# GitHub's side (each workflow job may assume exactly its role) is deploy/tests/test_github_oidc.py,
+# which builds the jobs' claims from the workflow files with GitHub's subject rules.
 
 
 def test_the_posture_checks_pass_on_the_whole_stack(proved):
