@@ -19,6 +19,10 @@ The server also answers what moto cannot run: a synchronous invocation of a stac
 function (``POST /2015-03-31/functions/<name>/invocations``) goes to
 ``provisioning.emulator.DbAdminStandIn``, which runs the deployed zip's handler against the MariaDB
 named by ``CLOUDSITE_EMULATOR_MYSQL``; the lock is held only while it reads moto's state.
+
+It also answers the public SSM parameters of the image bases moto does not publish (it knows only
+Amazon Linux's): Debian's and Canonical's, each naming a stand-in AMI id, so ``provision_image``
+finds a base for every ``[image] base`` (``teach_base_image_parameters``).
 """
 from __future__ import annotations
 
@@ -72,6 +76,41 @@ def _db_admin_routed(call):
     return routed
 
 
+def _stand_in_ami(name: str) -> str:
+    import hashlib
+
+    return "ami-" + hashlib.sha256(name.encode()).hexdigest()[:17]
+
+
+def teach_base_image_parameters() -> None:
+    """moto's public parameters hold Amazon Linux only; add the other bases' (idempotent).
+    ``put_parameter`` refuses names under ``/aws`` as AWS does, so they go in as moto's own
+    loading of public parameters does, on the first look-up under ``/aws/service/``."""
+    from moto.core.utils import utcnow
+    from moto.ssm.models import Parameter, ParameterDict
+
+    from provisioning.layers.image import BASE_IMAGES
+
+    if getattr(ParameterDict._check_loading_status, "_cloudsite_bases", False):
+        return
+    original = ParameterDict._check_loading_status
+    wanted = [name for name in BASE_IMAGES.values() if not name.startswith("/aws/service/ami-amazon-linux-latest/")]
+
+    def check_loading_status(self, key):
+        original(self, key)
+        if str(key or "").startswith("/aws/service/") and not getattr(self, "_cloudsite_bases_loaded", False):
+            self._cloudsite_bases_loaded = True
+            for name in wanted:
+                if not dict.get(self, name):
+                    super(ParameterDict, self).__getitem__(name).append(Parameter(
+                        account_id=self.account_id, name=name, value=_stand_in_ami(name), parameter_type="String",
+                        description=None, allowed_pattern=None, keyid=None, last_modified_date=utcnow(),
+                        version=1, data_type="aws:ec2:image"))
+
+    check_loading_status._cloudsite_bases = True
+    ParameterDict._check_loading_status = check_loading_status
+
+
 def install() -> None:
     """Serialise both of moto's entry points in this process (idempotent); route the db-admin
     function's invocations to its stand-in in server mode."""
@@ -79,6 +118,7 @@ def install() -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
     BotocoreStubber.process_request = _serialised(BotocoreStubber.process_request)
+    teach_base_image_parameters()
     DomainDispatcherApplication.__call__ = _db_admin_routed(_serialised(DomainDispatcherApplication.__call__))
 
 

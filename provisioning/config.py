@@ -51,7 +51,7 @@ class ComputeConfig:
 
 @dataclass(frozen=True)
 class ImageConfig:
-    base: str = "al2023"                # al2023 or ubuntu-24.04, found through AWS's public SSM parameter
+    base: str = "debian-13"             # debian-13, al2023 or ubuntu-24.04, found through AWS's public SSM parameter
     retention: int = 3                  # baked images kept; older ones are deregistered with their snapshots
     builder_instance_type: str = "t3.small"
     bake_timeout_minutes: int = 30
@@ -237,7 +237,7 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], Any], bool]]] = {
                  "final_snapshot": (_bool, False)},
     "data": {"tls_only_bucket_policy": (_bool, False), "noncurrent_version_days": (_int(1, 3650), False),
              "abort_multipart_days": (_int(1, 365), False)},
-    "image": {"base": (_choice("al2023", "ubuntu-24.04"), False), "retention": (_int(2, 20), False),
+    "image": {"base": (_choice("debian-13", "al2023", "ubuntu-24.04"), False), "retention": (_int(2, 20), False),
               "builder_instance_type": (_instance_type, False),
               "bake_timeout_minutes": (_int(5, 120), False)},
     "dns": {"zone": (_domain, False), "create_zone": (_bool, False)},

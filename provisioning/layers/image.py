@@ -2,7 +2,8 @@
 
 The bake, all in boto3:
 
-1. the base image from AWS's public SSM parameter (Amazon Linux 2023, or Ubuntu 24.04 LTS);
+1. the base image from AWS's public SSM parameter (Debian 13 by default, Amazon Linux 2023, or
+   Ubuntu 24.04 LTS);
 2. a builder instance in the stack's first public subnet (the app security group: no ingress at all,
    egress to fetch packages), IMDSv2 only, an encrypted gp3 root volume, tagged ``image.builder`` at
    launch, user data ``deploy.bootstrap.bake_script``;
@@ -39,7 +40,10 @@ from deploy.bootstrap import bake_fingerprint, bake_script
 
 ROLE, PROFILE, AMI = "image.role", "image.instance-profile", "image.ami"
 BUILDER = "image.builder"  # the tag of builder instances and their volumes
+# The public SSM parameters naming each base's newest AMI. Debian publishes its own under
+# /aws/service/debian/release/<version>/latest/<arch> (Debian wiki, "Cloud/AmazonEC2Image").
 BASE_IMAGES = {
+    "debian-13": "/aws/service/debian/release/13/latest/amd64",
     "al2023": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
     "ubuntu-24.04": "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id",
 }
