@@ -1,7 +1,10 @@
 """The two scripts instances run: the image bake, and the boot of an app instance.
 
-* ``bake_script``: user data of the builder instance ``provision_image`` launches. Installs Python,
-  the CodeDeploy agent, the CloudWatch agent and the RDS CA bundle, then writes its completion
+* ``bake_script``: user data of the builder instance ``provision_image`` launches. Installs, per
+  base (``PACKAGES``), Python and what building the app's venv needs, records the interpreter in
+  ``/etc/cloudsite/python``, installs the CodeDeploy agent, the CloudWatch agent and the RDS CA
+  bundle (all three skipped under ``CLOUDSITE_BAKE_SKIP_AWS_DOWNLOADS=1``, the instance test's
+  switch, which user data never sets), then writes its completion
   signal, the SSM parameter ``naming.bake_signal(stack, <instance id>)``: ``ok``, or ``failed: ...``
   from the error trap. The builder's role may write that parameter path and nothing else.
 * ``boot_script``: user data of the launch template. No secret inside: it fetches the CloudWatch
@@ -20,14 +23,83 @@ from provisioning import naming
 
 RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
 RDS_CA_BUNDLE = "/etc/cloudsite/rds-ca.pem"
+# The interpreter the bake installed, by absolute path: the hooks build the venv with it
+# (scripts/common.sh reads it; an image without it is rebaked).
+PYTHON_RECORD = "/etc/cloudsite/python"
+MIN_PYTHON = (3, 10)  # Django 5.2
+# Set by the instance test only (user data never sets it): skip exactly the steps that download
+# from AWS's own buckets (the CodeDeploy agent, the CloudWatch agent, the RDS CA bundle).
+SKIP_AWS_DOWNLOADS = "CLOUDSITE_BAKE_SKIP_AWS_DOWNLOADS"
 
+# IMDSv2. AWS_EC2_METADATA_SERVICE_ENDPOINT is the SDKs' and the CLI's own variable for another
+# endpoint (botocore, "Configuration": ec2_metadata_service_endpoint); the instance test serves
+# the metadata on loopback through it.
 _IMDS = """\
 imds() {
-  local token
-  token=$(curl -sf -X PUT http://169.254.169.254/latest/api/token -H "X-aws-ec2-metadata-token-ttl-seconds: 300")
-  curl -sf -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"
+  local endpoint="${AWS_EC2_METADATA_SERVICE_ENDPOINT:-http://169.254.169.254}" token
+  endpoint="${endpoint%/}"
+  token=$(curl -sf -X PUT "$endpoint/latest/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 300")
+  curl -sf -H "X-aws-ec2-metadata-token: $token" "$endpoint/latest/meta-data/$1"
 }
 """
+
+# --- what each base installs -----------------------------------------------------------------
+# The image carries the build dependencies; the virtual environment is built at deploy time by
+# the AfterInstall hook from the bundle's requirements.txt (no wheelhouse baked in): the
+# requirements belong to the bundle, and a baked wheelhouse would tie the image to one
+# requirements.txt. So every base brings: the interpreter with venv and pip, its headers, a C
+# compiler, the MariaDB/MySQL client headers and pkg-config (mysqlclient has no Linux wheels),
+# libcurl and OpenSSL headers (pycurl), curl, wget, CA certificates, ruby (the CodeDeploy agent),
+# and the AWS CLI (the bake's signal).
+PACKAGES = {
+    # Debian 13 (trixie): python3 is 3.13; Debian's own awscli package (2.x) replaces the snap.
+    "debian-13": """\
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -y
+apt-get -y upgrade
+apt-get -y install --no-install-recommends python3 python3-venv python3-pip python3-dev \\
+  build-essential pkg-config default-libmysqlclient-dev libcurl4-openssl-dev libssl-dev \\
+  curl wget ca-certificates ruby awscli
+PYTHON=$(command -v python3)
+""",
+    # Amazon Linux 2023: python3 is 3.9 for the release's life, so python3.11 beside it; the AWS
+    # CLI is preinstalled. AL2023 ships curl-minimal/libcurl-minimal, which libcurl-devel replaces
+    # (--allowerasing).
+    "al2023": """\
+dnf -y upgrade --refresh
+dnf -y install --allowerasing python3.11 python3.11-pip python3.11-devel gcc make pkgconf-pkg-config \\
+  mariadb105-devel libcurl-devel openssl-devel curl wget ca-certificates ruby
+command -v aws >/dev/null
+PYTHON=$(command -v python3.11)
+""",
+    # Ubuntu 24.04: python3 is 3.12. Noble has no awscli package any more; AWS publishes CLI v2 as
+    # a snap ("Install or update the AWS CLI", snap), and Canonical's AMIs have snapd.
+    "ubuntu-24.04": """\
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -y
+apt-get -y upgrade
+apt-get -y install --no-install-recommends python3 python3-venv python3-pip python3-dev \\
+  build-essential pkg-config default-libmysqlclient-dev libcurl4-openssl-dev libssl-dev \\
+  curl wget ca-certificates ruby
+snap install aws-cli --classic
+PYTHON=$(command -v python3)
+""",
+}
+
+# The CloudWatch agent: Amazon Linux's own repository has it; Debian and Ubuntu take the package
+# from the region's bucket ("Download and configure the CloudWatch agent using the command line",
+# Amazon CloudWatch User Guide: debian/amd64/latest and ubuntu/amd64/latest). Then its user joins
+# the log group (deploy/cloudwatch.py).
+_DEB_AGENT = """\
+wget -q -O /tmp/cwagent.deb "https://amazoncloudwatch-agent-$REGION.s3.$REGION.amazonaws.com/{dist}/amd64/latest/amazon-cloudwatch-agent.deb"
+dpkg -i -E /tmp/cwagent.deb
+"""
+CLOUDWATCH_AGENT = {
+    "debian-13": _DEB_AGENT.format(dist="debian"),
+    "al2023": "dnf -y install amazon-cloudwatch-agent\n",
+    "ubuntu-24.04": _DEB_AGENT.format(dist="ubuntu"),
+}
+BASES = tuple(PACKAGES)
 
 BAKE = """\
 #!/bin/bash
@@ -39,34 +111,62 @@ REGION={region}
 SIGNAL={signal_prefix}$INSTANCE_ID
 signal() {{ aws ssm put-parameter --region "$REGION" --name "$SIGNAL" --type String --overwrite --value "$1"; }}
 trap 'signal "failed: line $LINENO (see /var/log/cloudsite-bake.log)"' ERR
+fail() {{
+  echo "bake: $1" >&2
+  trap - ERR
+  signal "failed: $1"
+  exit 1
+}}
+# the instance test's switch (never set in user data): the steps that download from AWS's buckets
+skipped() {{
+  if [[ "${{{skip}:-}}" == 1 ]]; then
+    echo "bake: skipped $1 ({skip})"
+    return 0
+  fi
+  return 1
+}}
 
-if command -v dnf >/dev/null; then
-  dnf -y upgrade --refresh
-  dnf -y install python3.11 python3.11-pip ruby wget amazon-cloudwatch-agent
-else
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -y && apt-get -y upgrade
-  apt-get -y install python3 python3-venv python3-pip ruby-full wget curl
-  snap install aws-cli --classic
-  wget -q -O /tmp/cwagent.deb https://amazoncloudwatch-agent-$REGION.s3.$REGION.amazonaws.com/ubuntu/amd64/latest/amazon-cloudwatch-agent.deb
-  dpkg -i -E /tmp/cwagent.deb
-fi
-# the CodeDeploy agent, from the region's own bucket
-wget -q -O /tmp/codedeploy-install https://aws-codedeploy-$REGION.s3.$REGION.amazonaws.com/latest/install
-chmod +x /tmp/codedeploy-install && /tmp/codedeploy-install auto
-systemctl enable codedeploy-agent
-useradd --system --home /opt/cloudsite --shell /sbin/nologin cloudsite || true
+# 1. packages: the interpreter and everything the hooks need to build the venv with pip
+{packages}
+# 2. the interpreter: new enough, recorded for the hooks (scripts/common.sh)
+version=$("$PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < {min_python})' \\
+  || fail "$PYTHON is Python $version; the app needs {min_text} or newer"
+# a throwaway venv proves venv and ensurepip (Debian and Ubuntu ship them apart, python3-venv)
+rm -rf /tmp/cloudsite-venv-check
+"$PYTHON" -m venv /tmp/cloudsite-venv-check || fail "$PYTHON (Python $version) cannot make a venv with pip (venv/ensurepip)"
+rm -rf /tmp/cloudsite-venv-check
+echo "bake: interpreter $PYTHON (Python $version)"
+
+# 3. the service user and its directories
+id -u cloudsite >/dev/null 2>&1 || useradd --system --home-dir /opt/cloudsite --no-create-home --shell /usr/sbin/nologin cloudsite
 install -d -m 0755 /opt/cloudsite
 install -d -m 0750 -o root -g cloudsite /etc/cloudsite
-wget -q -O {ca_bundle} {ca_bundle_url}
-chmod 0644 {ca_bundle}
+printf '%s\\n' "$PYTHON" > {python_record}.new
+chmod 0644 {python_record}.new
+mv {python_record}.new {python_record}
 # the logs: written by the service, read by the CloudWatch agent's user (the log group's only
 # member) and nobody else (deploy/cloudwatch.py)
 getent group {log_group} >/dev/null || groupadd --system {log_group}
-usermod -a -G {log_group} {agent_user}
 install -d -m 2750 -o cloudsite -g {log_group} {log_dir}
+
+# 4. from AWS's own buckets
+if ! skipped "the CodeDeploy agent"; then
+  wget -q -O /tmp/codedeploy-install "https://aws-codedeploy-$REGION.s3.$REGION.amazonaws.com/latest/install"
+  chmod +x /tmp/codedeploy-install
+  /tmp/codedeploy-install auto
+  systemctl enable codedeploy-agent
+fi
+if ! skipped "the CloudWatch agent"; then
+{cloudwatch_agent}  usermod -a -G {log_group} {agent_user}
+fi
+if ! skipped "the RDS CA bundle"; then
+  wget -q -O {ca_bundle} {ca_bundle_url}
+  chmod 0644 {ca_bundle}
+fi
+
 # instances made from this image run their own user data: forget this one's
-cloud-init clean --logs || true
+if command -v cloud-init >/dev/null; then cloud-init clean --logs; fi
 signal ok
 """
 
@@ -105,9 +205,14 @@ _LOG_NAMES = {"log_group": LOG_GROUP, "agent_user": AGENT_USER, "log_dir": LOG_D
 
 
 def bake_script(stack: str, region: str, base: str) -> str:
+    if base not in PACKAGES:
+        raise ValueError(f"unknown image base {base!r} (one of {', '.join(BASES)})")
+    agent = "".join(f"  {line}\n" for line in CLOUDWATCH_AGENT[base].splitlines())
     return BAKE.format(stack=stack, region=shlex.quote(region), base=base, imds=_IMDS,
                        signal_prefix=shlex.quote(naming.bake_signal(stack)), ca_bundle=RDS_CA_BUNDLE,
-                       ca_bundle_url=RDS_CA_BUNDLE_URL, **_LOG_NAMES)
+                       ca_bundle_url=RDS_CA_BUNDLE_URL, packages=PACKAGES[base].rstrip("\n"),
+                       cloudwatch_agent=agent, skip=SKIP_AWS_DOWNLOADS, python_record=PYTHON_RECORD,
+                       min_python=repr(MIN_PYTHON), min_text=".".join(map(str, MIN_PYTHON)), **_LOG_NAMES)
 
 
 def bake_fingerprint(stack: str, region: str, base: str, instance_type: str) -> str:
