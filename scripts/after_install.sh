@@ -1,21 +1,38 @@
 #!/usr/bin/env bash
-# AfterInstall: the virtual environment from the locked requirements (rebuilt only when they
-# changed, next to the old one, then swapped in), the environment file rendered from SSM and
-# Secrets Manager (readable only by the service user), migrations once per deployment under a
-# database lock (safe when every instance runs this hook at once), collectstatic.
+# AfterInstall: the virtual environment from the locked requirements with the interpreter the
+# image recorded (rebuilt only when either changed, next to the old one, then swapped in), the
+# environment file rendered from SSM and Secrets Manager (readable only by the service user),
+# migrations once per deployment under a database lock (safe when every instance runs this hook at
+# once), collectstatic.
 # shellcheck source=scripts/common.sh
 source "$(dirname "$0")/common.sh"
 
 cd "$APP_DIR"
-wanted="$(sha256sum requirements.txt | cut -d' ' -f1)"
-if [[ -x "$VENV_DIR/bin/python" && "$(cat "$VENV_DIR/.requirements.sha256" 2>/dev/null)" == "$wanted" ]]; then
-  log "virtual environment up to date (requirements $wanted)"
+# The interpreter the image recorded: new enough for Django 5.2, with venv and ensurepip.
+PYTHON="$(recorded_python)"
+python_version="$("$PYTHON" -c 'import sys; print(".".join(map(str, sys.version_info[:3])))')" \
+  || die "the interpreter $PYTHON does not run: rebake the image (provision_image --rebake)"
+IFS=. read -r major minor _ <<< "$python_version"
+if ! [[ "$major" =~ ^[0-9]+$ && "$minor" =~ ^[0-9]+$ ]] || ((major < 3 || (major == 3 && minor < 10))); then
+  die "$PYTHON is Python $python_version; the app needs 3.10 or newer: rebake the image (provision_image --rebake)"
+fi
+for module in venv ensurepip; do
+  "$PYTHON" -c "import $module" 2>/dev/null \
+    || die "$PYTHON (Python $python_version) has no $module module: rebake the image (provision_image --rebake)"
+done
+
+# The venv's stamp: the requirements and the interpreter (a new one, or a new version, rebuilds).
+wanted="requirements $(sha256sum requirements.txt | cut -d' ' -f1) python $PYTHON $python_version"
+if [[ -x "$VENV_DIR/bin/python" && "$(cat "$VENV_DIR/.stamp" 2>/dev/null)" == "$wanted" ]]; then
+  log "virtual environment up to date ($wanted)"
 else
-  log "building the virtual environment for requirements $wanted"
+  log "building the virtual environment ($wanted)"
   rm -rf "$VENV_DIR.new"
-  "$PYTHON" -m venv "$VENV_DIR.new"
-  "$VENV_DIR.new/bin/pip" install --quiet --no-input --disable-pip-version-check -r requirements.txt
-  printf '%s\n' "$wanted" > "$VENV_DIR.new/.requirements.sha256"
+  "$PYTHON" -m venv "$VENV_DIR.new" \
+    || die "building the virtual environment failed: $PYTHON -m venv $VENV_DIR.new"
+  "$VENV_DIR.new/bin/pip" install --quiet --no-input --disable-pip-version-check -r requirements.txt \
+    || die "building the virtual environment failed: pip install -r requirements.txt (its output is above)"
+  printf '%s\n' "$wanted" > "$VENV_DIR.new/.stamp"
   rm -rf "$VENV_DIR.old"
   if [[ -d "$VENV_DIR" ]]; then mv "$VENV_DIR" "$VENV_DIR.old"; fi
   mv "$VENV_DIR.new" "$VENV_DIR"

@@ -16,8 +16,20 @@ SERVICE_USER="${SERVICE_USER:-cloudsite}"
 # is its only member, so it may read the logs and nothing else of the service's.
 LOG_GROUP="${LOG_GROUP:-cloudsite-logs}"
 AGENT_USER="${AGENT_USER:-cwagent}"
-APP_PORT="${APP_PORT:-8000}"
-PYTHON="${PYTHON:-python3}"
+# The app's port: the environment, else CLOUDSITE_APP_PORT of the rendered environment file (the
+# network layer's [network] app_port, which the target group and security groups use; AfterInstall
+# renders it before ApplicationStart and ValidateService read it), else 8000.
+env_file_port() {
+  local port=""
+  if [[ -r "$ENV_FILE" ]]; then
+    port="$(sed -n 's/^CLOUDSITE_APP_PORT="\{0,1\}\([0-9]\{1,5\}\)"\{0,1\}$/\1/p' "$ENV_FILE" | tail -n 1)"
+  fi
+  printf '%s\n' "${port:-8000}"
+}
+APP_PORT="${APP_PORT:-$(env_file_port)}"
+# The interpreter the venv is built with: the environment, else the one the image bake recorded
+# (recorded_python, called by AfterInstall).
+PYTHON="${PYTHON:-}"
 # shellcheck disable=SC2034  # used by the hooks that source this file
 UNITS=(cloudsite-app.service cloudsite-worker.service)
 
@@ -43,16 +55,32 @@ stack_name() {
   fi
 }
 
-# The region: the environment, else the instance metadata (IMDSv2).
+# The region: the environment, else the instance metadata (IMDSv2), at the SDKs' and CLI's
+# AWS_EC2_METADATA_SERVICE_ENDPOINT when set (the instance test serves it on loopback).
 region_name() {
   if [[ -n "${AWS_REGION:-}" ]]; then
     printf '%s\n' "$AWS_REGION"
     return
   fi
-  local token
-  token="$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token)" \
+  local endpoint="${AWS_EC2_METADATA_SERVICE_ENDPOINT:-http://169.254.169.254}" token
+  endpoint="${endpoint%/}"
+  token="$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "$endpoint/latest/api/token")" \
     || die "no AWS_REGION and the instance metadata service did not answer"
-  curl -sf -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254/latest/meta-data/placement/region
+  curl -sf -H "X-aws-ec2-metadata-token: $token" "$endpoint/latest/meta-data/placement/region"
+}
+
+# The interpreter: $PYTHON when set, else the path the image bake wrote to $ETC_DIR/python.
+recorded_python() {
+  if [[ -n "$PYTHON" ]]; then
+    printf '%s\n' "$PYTHON"
+    return
+  fi
+  local recorded=""
+  if [[ -r "$ETC_DIR/python" ]]; then
+    recorded="$(head -n 1 "$ETC_DIR/python" | tr -d '[:space:]')"
+  fi
+  [[ -n "$recorded" ]] || die "no recorded interpreter in $ETC_DIR/python: rebake the image (provision_image --rebake)"
+  printf '%s\n' "$recorded"
 }
 
 unit_exists() {
