@@ -42,6 +42,7 @@ APP_BUCKET, S3_KEY = "data/app-bucket", "data/s3-key-arn"
 TOKEN_TABLE = "data/token-table"
 TOPIC_ARN, QUEUE_URL = "pipeline/topic-arn", "pipeline/queue-url"
 DOMAIN, DJANGO_SECRET_NAME = "pipeline/domain", "pipeline/django-secret-name"
+APP_PORT = "network/app-port"  # [network] app_port: gunicorn's port (scripts/common.sh)
 
 
 class MissingSetting(Exception):
@@ -81,6 +82,7 @@ def environment(stack: str, session: boto3.Session | None = None) -> dict[str, s
     domain = need(DOMAIN)
     env = {
         "CLOUDSITE_STACK": stack,
+        "CLOUDSITE_APP_PORT": need(APP_PORT),
         "DATABASE_URL": database_url(need(DB_ENDPOINT), port, name, user),
         "DATABASE_SECRET_ARN": need(DB_APP_SECRET_ARN),
         "DATABASE_CA_BUNDLE": DATABASE_CA_BUNDLE,

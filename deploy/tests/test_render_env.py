@@ -25,7 +25,7 @@ def stack():
             {"username": "cloudsite_master", "password": MASTER_PASSWORD}))["ARN"]
         sm.create_secret(Name="cloudsite/dev/django-secret-key", SecretString=SECRET_KEY)
         values = {
-            "network/vpc-id": "vpc-1",
+            "network/vpc-id": "vpc-1", "network/app-port": "8080",
             "data/db-endpoint": "db.abc.us-east-1.rds.amazonaws.com", "data/db-port": "3306",
             "data/db-name": "cloudsite", "data/db-user": "cloudsite_app",
             "data/db-app-secret-arn": app_secret, "data/db-master-secret-arn": master_secret,
@@ -57,6 +57,7 @@ def test_environment_has_every_variable_the_app_reads(stack):
     env = render_env.environment("dev", session)
     assert env == {
         "CLOUDSITE_STACK": "dev",
+        "CLOUDSITE_APP_PORT": "8080",
         "DATABASE_URL": "mysql://cloudsite_app@db.abc.us-east-1.rds.amazonaws.com:3306/cloudsite",
         "DATABASE_REPLICA_URL": "mysql://cloudsite_app@replica.abc.us-east-1.rds.amazonaws.com:3306/cloudsite",
         "DATABASE_SECRET_ARN": stack.get_parameter(Name="/cloudsite/dev/data/db-app-secret-arn")["Parameter"]["Value"],
@@ -87,7 +88,7 @@ def test_the_file_is_private_parsable_and_nothing_secret_is_printed(stack, tmp_p
     assert render_env.main(["--stack", "dev", "--output", str(output), "--region", "us-east-1"]) == 0
     assert stat.S_IMODE(os.stat(output).st_mode) == 0o600
     printed = capsys.readouterr()
-    assert printed.out.strip() == f"render_env: wrote 21 variables to {output}" and printed.err == ""
+    assert printed.out.strip() == f"render_env: wrote 22 variables to {output}" and printed.err == ""
     assert SECRET_KEY not in printed.out + printed.err and "p@ss" not in printed.out + printed.err
     assert "p@ss" not in output.read_text() and MASTER_PASSWORD not in output.read_text()
     # systemd's EnvironmentFile quoting read back by a shell-like parser
@@ -104,6 +105,16 @@ def test_a_missing_parameter_names_the_layer_to_run(stack, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "/cloudsite/dev/pipeline/queue-url is missing: run provision_pipeline --stack dev" in err
     assert not (tmp_path / "env").exists()
+
+
+def test_the_app_port_comes_from_the_network_layer(stack, tmp_path, capsys):
+    output = tmp_path / "env"
+    assert render_env.main(["--stack", "dev", "--output", str(output), "--region", "us-east-1"]) == 0
+    assert 'CLOUDSITE_APP_PORT="8080"' in output.read_text().splitlines()  # what scripts/common.sh reads
+    stack.delete_parameter(Name="/cloudsite/dev/network/app-port")  # a stack provisioned before
+    assert render_env.main(["--stack", "dev", "--output", str(tmp_path / "env2"), "--region", "us-east-1"]) == 1
+    assert ("/cloudsite/dev/network/app-port is missing: run provision_network --stack dev"
+            in capsys.readouterr().err)
 
 
 def test_the_app_user_and_its_secret_are_required(stack, tmp_path, capsys):

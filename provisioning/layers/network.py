@@ -569,6 +569,9 @@ def build(config: StackConfig) -> list[Resource]:
             "app-security-group-id": deps[APP_SG]["id"],
             "db-security-group-id": deps[DB_SG]["id"],
             "db-admin-security-group-id": deps[DB_ADMIN_SG]["id"],
+            # the port the app security group and the target group use: the hooks bind gunicorn
+            # to it (deploy/render_env.py writes it as CLOUDSITE_APP_PORT)
+            "app-port": str(port),
         }
 
     resources: list[Resource] = [Vpc(config.network.vpc_cidr), InternetGateway(), *public, *private,

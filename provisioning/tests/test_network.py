@@ -42,7 +42,7 @@ def ids(built, *names):
 
 def test_tagged_with_stack_sees_what_apply_made(built, ctx):
     assert tagged_with_stack(ctx) == {"ec2.Vpcs": 1, "ec2.Subnets": 6, "ec2.InternetGateways": 1,
-                                      "ec2.RouteTables": 2, "ec2.SecurityGroups": 4, "ssm.Parameters": 8}
+                                      "ec2.RouteTables": 2, "ec2.SecurityGroups": 4, "ssm.Parameters": 9}
 
 
 def test_first_apply_creates_every_resource_as_configured(built, ctx):
@@ -100,6 +100,7 @@ def test_first_apply_creates_every_resource_as_configured(built, ctx):
         "/cloudsite/dev/network/app-security-group-id": app,
         "/cloudsite/dev/network/db-security-group-id": db,
         "/cloudsite/dev/network/db-admin-security-group-id": admin,
+        "/cloudsite/dev/network/app-port": "8000",  # [network] app_port: the hooks bind gunicorn to it
     }
     tags = ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId="/cloudsite/dev/network/vpc-id")
     assert {"Key": STACK_TAG, "Value": "dev"} in tags["TagList"]
