@@ -35,6 +35,26 @@ if [ "$1" = -m ] && [ "$2" = deploy.render_env ]; then
 fi
 """
 
+# An interpreter standing in for the image's: answers the version query with $FAKE_VERSION, the
+# import checks (ensurepip fails under $FAKE_NO_ENSUREPIP), and makes a venv whose pip exits with
+# $FAKE_PIP_STATUS and whose python is FAKE_PYTHON.
+FAKE_INTERPRETER = """#!/bin/sh
+echo "interpreter $*" >> "$FAKE_LOG"
+if [ "$1" = -c ]; then
+  case "$2" in
+    *version_info*) echo "$FAKE_VERSION" ;;
+    *ensurepip*) [ -z "$FAKE_NO_ENSUREPIP" ] || exit 1 ;;
+  esac
+  exit 0
+fi
+if [ "$1" = -m ] && [ "$2" = venv ]; then
+  mkdir -p "$3/bin"
+  cp "$FAKE_VENV_PYTHON" "$3/bin/python"
+  printf '#!/bin/sh\\necho "pip $*" >> "$FAKE_LOG"\\nexit ${FAKE_PIP_STATUS:-0}\\n' > "$3/bin/pip"
+  chmod +x "$3/bin/python" "$3/bin/pip"
+fi
+"""
+
 # groupadd / usermod: recorded, never run (the tests must not change this machine's users)
 FAKE_RECORDER = """#!/bin/sh
 echo "$(basename "$0") $*" >> "$FAKE_LOG"
@@ -73,6 +93,37 @@ def scratch(tmp_path):
     }
     (tmp_path / "units").mkdir()
     return tmp_path, env
+
+
+def requirements_digest() -> str:
+    return subprocess.run(["sha256sum", str(ROOT / "requirements.txt")], capture_output=True,
+                          text=True).stdout.split()[0]
+
+
+def record_python(env, path) -> None:
+    """What the image bake does: the interpreter's absolute path in $ETC_DIR/python."""
+    Path(env["ETC_DIR"]).mkdir(exist_ok=True)
+    (Path(env["ETC_DIR"]) / "python").write_text(f"{path}\n")
+
+
+def up_to_date_venv(env) -> Path:
+    """A venv (FAKE_PYTHON inside) stamped for the requirements and this test's own interpreter."""
+    venv = Path(env["VENV_DIR"])
+    executable(venv / "bin" / "python", FAKE_PYTHON)
+    version = ".".join(map(str, sys.version_info[:3]))
+    record_python(env, sys.executable)
+    (venv / ".stamp").write_text(f"requirements {requirements_digest()} python {sys.executable} {version}\n")
+    return venv
+
+
+@pytest.fixture
+def interpreter(scratch):
+    """A stand-in interpreter (FAKE_INTERPRETER), recorded as the image's; its extra environment."""
+    tmp_path, env = scratch
+    path = executable(tmp_path / "usr" / "bin" / "python3", FAKE_INTERPRETER)
+    fake_venv_python = executable(tmp_path / "fake-venv-python", FAKE_PYTHON)
+    record_python(env, path)
+    return path, {"FAKE_VERSION": "3.13.5", "FAKE_VENV_PYTHON": str(fake_venv_python)}
 
 
 def hook(scratch, name, **extra):
@@ -188,11 +239,7 @@ def test_before_install_without_the_agent_says_so_and_still_makes_the_directory(
 
 def test_after_install_renders_the_env_then_migrates_once_and_collects_static(scratch):
     tmp_path, env = scratch
-    venv = Path(env["VENV_DIR"])
-    executable(venv / "bin" / "python", FAKE_PYTHON)
-    digest = subprocess.run(["sha256sum", str(ROOT / "requirements.txt")], capture_output=True, text=True).stdout.split()[0]
-    (venv / ".requirements.sha256").write_text(digest + "\n")
-    Path(env["ETC_DIR"]).mkdir()
+    up_to_date_venv(env)
     done, calls = hook(scratch, "after_install.sh")
     assert done.returncode == 0, done.stderr
     env_file = Path(env["ETC_DIR"]) / "env"
@@ -207,12 +254,78 @@ def test_after_install_renders_the_env_then_migrates_once_and_collects_static(sc
 
 def test_after_install_fails_the_deployment_when_rendering_fails(scratch):
     tmp_path, env = scratch
-    venv = Path(env["VENV_DIR"])
+    venv = up_to_date_venv(env)
     executable(venv / "bin" / "python", "#!/bin/sh\necho 'render_env: parameter missing' >&2\nexit 1\n")
-    digest = subprocess.run(["sha256sum", str(ROOT / "requirements.txt")], capture_output=True, text=True).stdout.split()[0]
-    (venv / ".requirements.sha256").write_text(digest + "\n")
     done, _ = hook(scratch, "after_install.sh")
     assert done.returncode != 0 and "parameter missing" in done.stderr
+
+
+# --- the interpreter the image recorded -------------------------------------------------------
+def test_after_install_without_a_recorded_interpreter_says_rebake(scratch):
+    done, calls = hook(scratch, "after_install.sh")
+    assert done.returncode == 1
+    etc = scratch[1]["ETC_DIR"]
+    assert (f"ERROR: no recorded interpreter in {etc}/python: rebake the image (provision_image --rebake)"
+            in done.stderr)
+    assert calls == [] and not Path(scratch[1]["VENV_DIR"]).exists()
+
+
+def test_after_install_refuses_a_python_older_than_3_10(scratch, interpreter):
+    path, extra = interpreter
+    done, calls = hook(scratch, "after_install.sh", **{**extra, "FAKE_VERSION": "3.9.18"})
+    assert done.returncode == 1
+    assert f"{path} is Python 3.9.18; the app needs 3.10 or newer" in done.stderr
+    assert not any(" -m venv " in f" {call} " for call in calls)  # nothing built with it
+
+
+def test_after_install_refuses_an_interpreter_without_ensurepip(scratch, interpreter):
+    path, extra = interpreter
+    done, calls = hook(scratch, "after_install.sh", **extra, FAKE_NO_ENSUREPIP="1")
+    assert done.returncode == 1
+    assert f"{path} (Python 3.13.5) has no ensurepip module" in done.stderr
+    assert not Path(scratch[1]["VENV_DIR"]).exists()
+
+
+def test_the_environment_overrides_the_recorded_interpreter(scratch, interpreter):
+    path, extra = interpreter
+    record_python(scratch[1], "/nowhere/python3")
+    done, calls = hook(scratch, "after_install.sh", **extra, PYTHON=str(path))
+    assert done.returncode == 0, done.stderr
+    assert f"interpreter -m venv {scratch[1]['VENV_DIR']}.new" in calls
+
+
+def test_a_new_interpreter_rebuilds_the_venv(scratch, interpreter):
+    path, extra = interpreter
+    env = scratch[1]
+    venv = up_to_date_venv(env)  # stamped for another interpreter (this test's)
+    record_python(env, path)  # the image now records the stand-in
+    done, calls = hook(scratch, "after_install.sh", **extra)
+    assert done.returncode == 0, done.stderr
+    assert f"interpreter -m venv {venv}.new" in calls
+    assert any(call.startswith("pip install") and "-r requirements.txt" in call for call in calls)
+    stamp = (venv / ".stamp").read_text().strip()
+    assert stamp == f"requirements {requirements_digest()} python {path} 3.13.5"
+    assert not Path(f"{venv}.new").exists() and not Path(f"{venv}.old").exists()
+    # the same interpreter and requirements again: nothing rebuilt
+    (scratch[0] / "calls.log").unlink()
+    done, calls = hook(scratch, "after_install.sh", **extra)
+    assert done.returncode == 0, done.stderr
+    assert "virtual environment up to date" in done.stdout
+    assert not any("-m venv" in call or call.startswith("pip") for call in calls)
+    # a new version of the same path rebuilds it
+    done, calls = hook(scratch, "after_install.sh", **{**extra, "FAKE_VERSION": "3.13.6"})
+    assert done.returncode == 0, done.stderr
+    assert f"interpreter -m venv {venv}.new" in calls and "3.13.6" in (venv / ".stamp").read_text()
+
+
+def test_a_failing_pip_install_names_the_step(scratch, interpreter):
+    path, extra = interpreter
+    done, _ = hook(scratch, "after_install.sh", **extra, FAKE_PIP_STATUS="1")
+    assert done.returncode == 1
+    (line,) = [line for line in done.stderr.splitlines() if "ERROR" in line]
+    assert line.endswith("building the virtual environment failed: pip install -r requirements.txt "
+                         "(its output is above)")
+    assert not Path(scratch[1]["VENV_DIR"]).exists()  # the half-built one never replaced anything
 
 
 def test_application_start_installs_the_units_and_starts_them(scratch):
@@ -222,13 +335,26 @@ def test_application_start_installs_the_units_and_starts_them(scratch):
     web = (Path(env["UNIT_DIR"]) / "cloudsite-app.service").read_text()
     worker = (Path(env["UNIT_DIR"]) / "cloudsite-worker.service").read_text()
     assert f"EnvironmentFile={env['ETC_DIR']}/env" in web and "User=root" in web
-    assert f"{env['VENV_DIR']}/bin/gunicorn cloudsite.wsgi:application --bind 0.0.0.0:8000" in web
+    assert f"{env['VENV_DIR']}/bin/gunicorn cloudsite.wsgi:application --bind 0.0.0.0:8000" in web  # no env file yet
     assert f"LOG_FILE={env['LOG_DIR']}/worker.log {env['VENV_DIR']}/bin/celery -A cloudsite worker" in worker
     assert "@" not in web.replace("multi-user", "") and "@" not in worker.replace("multi-user", "")
     assert "UMask=0027" in web and "UMask=0027" in worker  # log files 0640 (see before_install)
     assert calls == ["systemctl daemon-reload",
                      "systemctl enable cloudsite-app.service", "systemctl restart cloudsite-app.service",
                      "systemctl enable cloudsite-worker.service", "systemctl restart cloudsite-worker.service"]
+
+
+def test_application_start_binds_the_port_of_the_rendered_env_file(scratch):
+    env = scratch[1]
+    Path(env["ETC_DIR"]).mkdir()
+    (Path(env["ETC_DIR"]) / "env").write_text('CLOUDSITE_APP_PORT="8123"\nCLOUDSITE_STACK="dev"\n')
+    done, _ = hook(scratch, "application_start.sh")
+    assert done.returncode == 0, done.stderr
+    web = (Path(env["UNIT_DIR"]) / "cloudsite-app.service").read_text()
+    assert "--bind 0.0.0.0:8123 " in web
+    # the environment still wins
+    done, _ = hook(scratch, "application_start.sh", APP_PORT="9001")
+    assert "--bind 0.0.0.0:9001 " in (Path(env["UNIT_DIR"]) / "cloudsite-app.service").read_text()
 
 
 @pytest.fixture
@@ -268,6 +394,17 @@ def test_validate_service_passes_once_healthz_answers_200(scratch, health_server
     done, _ = hook(scratch, "validate_service.sh", APP_PORT=str(port), VALIDATE_ATTEMPTS="5", VALIDATE_DELAY="0")
     assert done.returncode == 0, done.stderr
     assert "healthy" in done.stdout and "(attempt 3)" in done.stdout
+
+
+def test_validate_service_polls_the_port_of_the_rendered_env_file(scratch, health_server):
+    port, answers = health_server
+    answers.append(200)
+    env = scratch[1]
+    Path(env["ETC_DIR"]).mkdir()
+    (Path(env["ETC_DIR"]) / "env").write_text(f'CLOUDSITE_STACK="dev"\nCLOUDSITE_APP_PORT="{port}"\n')
+    done, _ = hook(scratch, "validate_service.sh", VALIDATE_ATTEMPTS="2", VALIDATE_DELAY="0")
+    assert done.returncode == 0, done.stderr
+    assert f"healthy: http://127.0.0.1:{port}/healthz answered 200" in done.stdout
 
 
 def test_validate_service_fails_when_nothing_listens(scratch):
