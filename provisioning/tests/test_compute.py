@@ -56,6 +56,7 @@ def test_first_apply_creates_every_resource_as_configured(built, ctx, config):
     assert "ssm:/cloudsite/dev/config/cloudwatch-agent" in user_data
     assert "-m deploy.render_env --stack \"$STACK\"" in user_data  # the hook's own renderer
     assert "--output /etc/cloudsite/env --owner cloudsite" in user_data  # mode 0600, see render_env
+    assert "CLOUDSITE_BAKE_SKIP_AWS_DOWNLOADS" not in user_data  # the instance test's switch only
 
     lb = elbv2.describe_load_balancers(Names=["cloudsite-dev-alb"])["LoadBalancers"][0]
     public = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[

@@ -44,6 +44,19 @@ def test_errors_name_file_key_and_expected_form(tmp_path, text, expected):
     assert "\n" not in message
 
 
+def test_the_image_base_is_debian_13_by_default_and_in_every_stack_file(tmp_path):
+    from provisioning.layers.image import BASE_IMAGES
+
+    assert load_file(_with(tmp_path, BASE)).image.base == "debian-13"
+    for name in ("dev", "prod", "local"):
+        assert load_stack(name).image.base == "debian-13", name
+    assert BASE_IMAGES["debian-13"] == "/aws/service/debian/release/13/latest/amd64"
+    for base in ("al2023", "ubuntu-24.04"):  # still choices
+        assert load_file(_with(tmp_path, BASE + f'[image]\nbase = "{base}"\n')).image.base == base
+    with pytest.raises(ConfigError, match=r"\[image\] base: .*debian-13"):
+        load_file(_with(tmp_path, BASE + '[image]\nbase = "debian-12"\n'))
+
+
 def test_unknown_stack_lists_the_known_ones(tmp_path):
     write_stack(tmp_path, "dev")
     with pytest.raises(UnknownStack, match=r"no stack 'qa': .*qa.toml does not exist \(stacks in .*: dev\)"):

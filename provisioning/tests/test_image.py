@@ -42,8 +42,14 @@ def test_bake_launches_a_locked_down_builder_and_leaves_an_image(config, prerequ
     assert launch["IamInstanceProfile"]["Arn"].endswith(":instance-profile/cloudsite-dev-image-builder")
     assert {s["ResourceType"] for s in launch["TagSpecifications"]} == {"instance", "volume"}
     script = base64.b64decode(launch["UserData"]).decode()  # botocore encoded it
-    for needed in ("python3.11", "amazon-cloudwatch-agent", "aws-codedeploy-$REGION", "signal ok", "trap"):
+    assert "(base: debian-13)" in script  # the default base
+    for needed in ("python3-dev", "/etc/cloudsite/python", "amazon-cloudwatch-agent", "aws-codedeploy-$REGION",
+                   "signal ok", "trap"):
         assert needed in script
+    assert "CLOUDSITE_BAKE_SKIP_AWS_DOWNLOADS=" not in script  # the instance test's switch only
+    (base,) = [p["Name"] for p in spy.params("GetParameter") if p["Name"].startswith("/aws/service/")]
+    assert base == "/aws/service/debian/release/13/latest/amd64"
+    assert launch["ImageId"] == ctx.client("ssm").get_parameter(Name=base)["Parameter"]["Value"]
     operations = [op for op, _ in spy.calls]
     assert operations.index("StopInstances") < operations.index("CreateImage") < operations.index("TerminateInstances")
 
