@@ -81,3 +81,26 @@ def test_server_requests_take_turns(overlap):
         server.stop()
     assert overlap.most == 1
     assert len(stored) == 20
+
+
+def test_moto_answers_every_image_bases_public_parameter():
+    """moto publishes Amazon Linux's parameters only; install() adds Debian's and Canonical's."""
+    import boto3
+    from botocore.exceptions import ClientError
+    from moto import mock_aws
+
+    from cloudsite import serial_moto
+    from provisioning.layers.image import BASE_IMAGES
+
+    serial_moto.install()
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name="eu-west-1", aws_access_key_id="testing",
+                           aws_secret_access_key="testing")
+        values = {base: ssm.get_parameter(Name=name)["Parameter"]["Value"] for base, name in BASE_IMAGES.items()}
+        assert all(value.startswith("ami-") for value in values.values()) and len(set(values.values())) == 3
+        try:  # still refused to users, as AWS does
+            ssm.put_parameter(Name="/aws/service/debian/release/13/latest/amd64", Value="ami-1", Type="String",
+                              Overwrite=True)
+            raise AssertionError("put_parameter under /aws was accepted")
+        except ClientError as error:
+            assert error.response["Error"]["Code"] in ("AccessDeniedException", "ValidationException")
