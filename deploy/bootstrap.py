@@ -54,12 +54,10 @@ imds() {
 PACKAGES = {
     # Debian 13 (trixie): python3 is 3.13; Debian's own awscli package (2.x) replaces the snap.
     "debian-13": """\
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -y
 apt-get -y upgrade
 apt-get -y install --no-install-recommends python3 python3-venv python3-pip python3-dev \\
   build-essential pkg-config default-libmysqlclient-dev libcurl4-openssl-dev libssl-dev \\
-  curl wget ca-certificates ruby awscli
+  wget ruby
 PYTHON=$(command -v python3)
 """,
     # Amazon Linux 2023: python3 is 3.9 for the release's life, so python3.11 beside it; the AWS
@@ -75,13 +73,10 @@ PYTHON=$(command -v python3.11)
     # Ubuntu 24.04: python3 is 3.12. Noble has no awscli package any more; AWS publishes CLI v2 as
     # a snap ("Install or update the AWS CLI", snap), and Canonical's AMIs have snapd.
     "ubuntu-24.04": """\
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -y
 apt-get -y upgrade
 apt-get -y install --no-install-recommends python3 python3-venv python3-pip python3-dev \\
   build-essential pkg-config default-libmysqlclient-dev libcurl4-openssl-dev libssl-dev \\
-  curl wget ca-certificates ruby
-snap install aws-cli --classic
+  wget ruby
 PYTHON=$(command -v python3)
 """,
 }
@@ -94,6 +89,25 @@ _DEB_AGENT = """\
 wget -q -O /tmp/cwagent.deb "https://amazoncloudwatch-agent-$REGION.s3.$REGION.amazonaws.com/{dist}/amd64/latest/amazon-cloudwatch-agent.deb"
 dpkg -i -E /tmp/cwagent.deb
 """
+# What the bake itself needs before anything can be signalled: curl (IMDS) and the AWS CLI (the
+# signal). A failure before these are there cannot reach SSM: provision_image then fails at its
+# bake timeout, naming the builder's log (/var/log/cloudsite-bake.log, in its console output).
+PREREQUISITES = {
+    # Debian's cloud images have curl but no AWS CLI; Debian's own awscli package is CLI v2.
+    "debian-13": """\
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -y
+apt-get -y install --no-install-recommends curl ca-certificates awscli
+""",
+    "al2023": "command -v aws >/dev/null  # preinstalled on Amazon Linux\n",
+    # Noble has no awscli package; AWS publishes CLI v2 as a snap, and Canonical's AMIs have snapd.
+    "ubuntu-24.04": """\
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -y
+apt-get -y install --no-install-recommends curl ca-certificates
+snap install aws-cli --classic
+""",
+}
 CLOUDWATCH_AGENT = {
     "debian-13": _DEB_AGENT.format(dist="debian"),
     "al2023": "dnf -y install amazon-cloudwatch-agent\n",
@@ -107,6 +121,9 @@ BAKE = """\
 set -euo pipefail
 exec > >(tee -a /var/log/cloudsite-bake.log) 2>&1
 REGION={region}
+# 0. what the bake needs to signal (curl for the metadata, the AWS CLI)
+{prerequisites}
+# the metadata and the signal
 {imds}INSTANCE_ID=$(imds instance-id)
 SIGNAL={signal_prefix}$INSTANCE_ID
 signal() {{ aws ssm put-parameter --region "$REGION" --name "$SIGNAL" --type String --overwrite --value "$1"; }}
@@ -158,8 +175,10 @@ if ! skipped "the CodeDeploy agent"; then
   systemctl enable codedeploy-agent
 fi
 if ! skipped "the CloudWatch agent"; then
-{cloudwatch_agent}  usermod -a -G {log_group} {agent_user}
-fi
+{cloudwatch_agent}fi
+# the agent's package made its user (run_as_user): it joins the log group (skipped or not: the
+# instance test makes the user as the package would)
+usermod -a -G {log_group} {agent_user}
 if ! skipped "the RDS CA bundle"; then
   wget -q -O {ca_bundle} {ca_bundle_url}
   chmod 0644 {ca_bundle}
@@ -211,6 +230,7 @@ def bake_script(stack: str, region: str, base: str) -> str:
     return BAKE.format(stack=stack, region=shlex.quote(region), base=base, imds=_IMDS,
                        signal_prefix=shlex.quote(naming.bake_signal(stack)), ca_bundle=RDS_CA_BUNDLE,
                        ca_bundle_url=RDS_CA_BUNDLE_URL, packages=PACKAGES[base].rstrip("\n"),
+                       prerequisites=PREREQUISITES[base].rstrip("\n"),
                        cloudwatch_agent=agent, skip=SKIP_AWS_DOWNLOADS, python_record=PYTHON_RECORD,
                        min_python=repr(MIN_PYTHON), min_text=".".join(map(str, MIN_PYTHON)), **_LOG_NAMES)
 

@@ -22,6 +22,7 @@ function's invocations to it.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import io
 import json
 import os
@@ -43,10 +44,21 @@ from provisioning.layers.image import BUILDER
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
+def on_loopback(host: str | None) -> bool:
+    """``localhost``, ``::1`` or any address of 127.0.0.0/8 (all of it is the loopback interface:
+    the instance test's database listens on 127.0.0.2)."""
+    if host in LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
 def emulator_clients(endpoint: str, region: str, *services: str):
     """boto3 clients with fake credentials for the emulator at ``endpoint``, which must be on
     loopback: the stand-ins never talk to anything else."""
-    if urlsplit(endpoint).hostname not in LOOPBACK:
+    if not on_loopback(urlsplit(endpoint).hostname):
         raise ValueError(f"{endpoint}: the stand-ins only talk to an emulator on loopback")
     session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
                             region_name=region)
@@ -172,7 +184,7 @@ class EmulatedMysql:
         if not url:
             return None
         parts = urlsplit(url)
-        if parts.scheme != "mysql" or parts.hostname not in LOOPBACK:
+        if parts.scheme != "mysql" or not on_loopback(parts.hostname):
             raise ValueError(f"{MYSQL_ENV}={url}: expected mysql://user[:password]@127.0.0.1:port (loopback only)")
         return cls(parts.hostname, parts.port or 3306, unquote(parts.username or "root"),
                    unquote(parts.password or ""), env.get(USER_PREFIX_ENV, ""), env.get(DATABASE_PREFIX_ENV, ""))

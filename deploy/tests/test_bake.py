@@ -36,7 +36,7 @@ SKIP_LINES = [f"bake: skipped the CodeDeploy agent ({SKIP_AWS_DOWNLOADS})",
 
 def installed_words(script: str) -> set[str]:
     """The words of the package step's install commands (continuation lines joined)."""
-    step = script[script.index("# 1. packages"):script.index("# 2. the interpreter")].replace("\\\n", " ")
+    step = script[script.index("# 0. "):script.index("# 2. the interpreter")].replace("\\\n", " ")
     return {word for line in step.splitlines() if " install " in line for word in line.split()}
 
 
@@ -120,8 +120,9 @@ fi
 
 
 def run_part(tmp_path, imds, script: str, sections: list[tuple[str, str]], prelude: str = "", **env):
-    """The script's header (IMDS, signal, trap, fail, skipped) and the given sections, run."""
-    header = script[:script.index("# 1. packages")]
+    """The script's header (IMDS, signal, trap, fail, skipped) and the given sections, run; never
+    its package steps (they would install on this machine)."""
+    header = script[:script.index("# 0. ")] + script[script.index("# the metadata and the signal"):script.index("# 1. packages")]
     body = "".join(script[script.index(start):script.index(end)] for start, end in sections)
     moved = lambda part: (part.replace("/tmp/", f"{tmp_path}/tmp/").replace("/etc/cloudsite/", f"{tmp_path}/etc/")  # noqa: E731
                           .replace("/var/log/cloudsite-bake.log", str(tmp_path / "bake.log")))
@@ -150,7 +151,9 @@ def test_the_switch_skips_exactly_the_three_aws_downloads(tmp_path, imds):
     done, stubs = run_part(tmp_path, imds, script, AWS_STEPS, **{SKIP_AWS_DOWNLOADS: "1"})
     assert done.returncode == 0, done.stdout + done.stderr
     assert [line for line in done.stdout.splitlines() if line.startswith("bake: skipped")] == SKIP_LINES
-    assert stubs == []  # nothing downloaded, installed or enabled
+    # nothing downloaded, installed or enabled; the agent's user (made as its package would) still
+    # joins the log group
+    assert stubs == ["usermod -a -G cloudsite-logs cwagent"]
 
 
 def test_without_the_switch_the_three_downloads_run(tmp_path, imds):

@@ -27,6 +27,11 @@ def test_only_a_mysql_on_loopback_is_taken(url):
     assert EmulatedMysql.from_environment({}) is None
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "[::1]"])
+def test_any_loopback_address_is_taken(host):
+    assert EmulatedMysql.from_environment({"CLOUDSITE_EMULATOR_MYSQL": f"mysql://root@{host}:3306"}).port == 3306
+
+
 def test_without_mysql_the_answer_names_the_variable():
     error, payload = DbAdminStandIn(mysql=None).invoke("cloudsite-dev-db-admin", b'{"action": "ensure_app_user"}')
     answer = json.loads(payload)
