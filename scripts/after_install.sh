@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # AfterInstall: the virtual environment from the locked requirements with the interpreter the
-# image recorded (rebuilt only when either changed, next to the old one, then swapped in), the
+# image recorded (rebuilt only when either changed, in a directory of its own, then swapped in by a symlink), the
 # environment file rendered from SSM and Secrets Manager (readable only by the service user),
 # migrations once per deployment under a database lock (safe when every instance runs this hook at
 # once), collectstatic.
@@ -27,16 +27,24 @@ if [[ -x "$VENV_DIR/bin/python" && "$(cat "$VENV_DIR/.stamp" 2>/dev/null)" == "$
   log "virtual environment up to date ($wanted)"
 else
   log "building the virtual environment ($wanted)"
-  rm -rf "$VENV_DIR.new"
-  "$PYTHON" -m venv "$VENV_DIR.new" \
-    || die "building the virtual environment failed: $PYTHON -m venv $VENV_DIR.new"
-  "$VENV_DIR.new/bin/pip" install --quiet --no-input --disable-pip-version-check -r requirements.txt \
+  # Built where it stays: a venv's console scripts (gunicorn, celery) name its interpreter by
+  # absolute path in their #! line, so a venv renamed after pip ran cannot start them. Each build
+  # gets its own directory; $VENV_DIR is a symlink swapped onto it atomically.
+  build="$VENV_DIR.versions/$(printf '%s' "$wanted" | sha256sum | cut -c1-16)"
+  rm -rf "$build"
+  mkdir -p "$VENV_DIR.versions"
+  "$PYTHON" -m venv "$build" \
+    || die "building the virtual environment failed: $PYTHON -m venv $build"
+  "$build/bin/pip" install --quiet --no-input --disable-pip-version-check -r requirements.txt \
     || die "building the virtual environment failed: pip install -r requirements.txt (its output is above)"
-  printf '%s\n' "$wanted" > "$VENV_DIR.new/.stamp"
-  rm -rf "$VENV_DIR.old"
-  if [[ -d "$VENV_DIR" ]]; then mv "$VENV_DIR" "$VENV_DIR.old"; fi
-  mv "$VENV_DIR.new" "$VENV_DIR"
-  rm -rf "$VENV_DIR.old"
+  printf '%s\n' "$wanted" > "$build/.stamp"
+  # a directory from before this layout (the services are stopped: ApplicationStop)
+  if [[ -d "$VENV_DIR" && ! -L "$VENV_DIR" ]]; then rm -rf "$VENV_DIR"; fi
+  ln -sfn "$build" "$VENV_DIR.link"
+  mv -T "$VENV_DIR.link" "$VENV_DIR"
+  for old in "$VENV_DIR.versions"/*; do
+    if [[ "$old" != "$build" ]]; then rm -rf "$old"; fi
+  done
 fi
 
 stack="$(stack_name)"
@@ -52,7 +60,9 @@ run_manage() {
     # shellcheck disable=SC1090
     source "$ENV_FILE"
     set +a
-    "$VENV_DIR/bin/python" manage.py "$@"
+    # Their logs go to this hook's output (the deployment log), not to the service's log file: a
+    # root process would create that file as root, and the service user could not open it.
+    LOG_FILE="" "$VENV_DIR/bin/python" manage.py "$@"
   )
 }
 log "migrating (once per deployment, under a database lock)"

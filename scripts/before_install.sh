@@ -15,6 +15,7 @@ install -d -m 0750 -o root -g "$SERVICE_USER" "$ETC_DIR"
 install -d -m 0750 -o "$SERVICE_USER" -g "$SERVICE_USER" "$VAR_DIR"
 ensure_log_reader
 install -d -m 2750 -o "$SERVICE_USER" -g "$LOG_GROUP" "$LOG_DIR"
-# files from before this layout: the log group, nothing for others
-find "$LOG_DIR" -maxdepth 1 -type f -exec chgrp "$LOG_GROUP" {} + -exec chmod 0640 {} +
+# files from before this layout (or made by a root process): the service's, the log group's,
+# nothing for others
+find "$LOG_DIR" -maxdepth 1 -type f -exec chown "$SERVICE_USER:$LOG_GROUP" {} + -exec chmod 0640 {} +
 log "directories ready under $CLOUDSITE_ROOT, $ETC_DIR, $LOG_DIR, $VAR_DIR"

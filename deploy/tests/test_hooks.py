@@ -28,10 +28,10 @@ exit 0
 
 # A venv python that records what it was asked to do; render_env writes the env file.
 FAKE_PYTHON = """#!/bin/sh
-echo "python $* secret=${DJANGO_SECRET_KEY:+set}" >> "$FAKE_LOG"
+echo "python $* secret=${DJANGO_SECRET_KEY:+set} log_file=${LOG_FILE-unset}" >> "$FAKE_LOG"
 if [ "$1" = -m ] && [ "$2" = deploy.render_env ]; then
   while [ $# -gt 0 ]; do [ "$1" = --output ] && out="$2"; shift; done
-  printf 'DJANGO_SECRET_KEY="s3cret"\\nCLOUDSITE_STACK="dev"\\n' > "$out"
+  printf 'DJANGO_SECRET_KEY="s3cret"\\nCLOUDSITE_STACK="dev"\\nLOG_FILE="/var/log/cloudsite/app.log"\\n' > "$out"
 fi
 """
 
@@ -244,9 +244,11 @@ def test_after_install_renders_the_env_then_migrates_once_and_collects_static(sc
     assert done.returncode == 0, done.stderr
     env_file = Path(env["ETC_DIR"]) / "env"
     assert calls == [
-        f"python -m deploy.render_env --stack dev --region us-east-1 --output {env_file} --owner root secret=",
-        "python manage.py migrate_locked --deployment d-ABCDEF123 --noinput secret=set",
-        "python manage.py collectstatic --noinput --verbosity 0 secret=set",
+        f"python -m deploy.render_env --stack dev --region us-east-1 --output {env_file} --owner root secret= log_file=unset",
+        # the service's environment, but their logs go to the hook's output: a root process must
+        # not create the service's log file (the service user could not open it)
+        "python manage.py migrate_locked --deployment d-ABCDEF123 --noinput secret=set log_file=",
+        "python manage.py collectstatic --noinput --verbosity 0 secret=set log_file=",
     ]
     assert "virtual environment up to date" in done.stdout
     assert "s3cret" not in done.stdout + done.stderr
@@ -291,7 +293,7 @@ def test_the_environment_overrides_the_recorded_interpreter(scratch, interpreter
     record_python(scratch[1], "/nowhere/python3")
     done, calls = hook(scratch, "after_install.sh", **extra, PYTHON=str(path))
     assert done.returncode == 0, done.stderr
-    assert f"interpreter -m venv {scratch[1]['VENV_DIR']}.new" in calls
+    assert any(call.startswith(f"interpreter -m venv {scratch[1]['VENV_DIR']}.versions/") for call in calls)
 
 
 def test_a_new_interpreter_rebuilds_the_venv(scratch, interpreter):
@@ -301,11 +303,14 @@ def test_a_new_interpreter_rebuilds_the_venv(scratch, interpreter):
     record_python(env, path)  # the image now records the stand-in
     done, calls = hook(scratch, "after_install.sh", **extra)
     assert done.returncode == 0, done.stderr
-    assert f"interpreter -m venv {venv}.new" in calls
+    # built where it stays (its scripts' #! lines name that path), $VENV_DIR a symlink onto it
+    (built,) = [call.split()[-1] for call in calls if call.startswith("interpreter -m venv")]
+    assert Path(built).parent == Path(f"{venv}.versions")
+    assert venv.is_symlink() and os.readlink(venv) == built
     assert any(call.startswith("pip install") and "-r requirements.txt" in call for call in calls)
     stamp = (venv / ".stamp").read_text().strip()
     assert stamp == f"requirements {requirements_digest()} python {path} 3.13.5"
-    assert not Path(f"{venv}.new").exists() and not Path(f"{venv}.old").exists()
+    assert os.listdir(f"{venv}.versions") == [Path(built).name]  # the old venv is gone
     # the same interpreter and requirements again: nothing rebuilt
     (scratch[0] / "calls.log").unlink()
     done, calls = hook(scratch, "after_install.sh", **extra)
@@ -315,7 +320,9 @@ def test_a_new_interpreter_rebuilds_the_venv(scratch, interpreter):
     # a new version of the same path rebuilds it
     done, calls = hook(scratch, "after_install.sh", **{**extra, "FAKE_VERSION": "3.13.6"})
     assert done.returncode == 0, done.stderr
-    assert f"interpreter -m venv {venv}.new" in calls and "3.13.6" in (venv / ".stamp").read_text()
+    (rebuilt,) = [call.split()[-1] for call in calls if call.startswith("interpreter -m venv")]
+    assert rebuilt != built and os.readlink(venv) == rebuilt and "3.13.6" in (venv / ".stamp").read_text()
+    assert os.listdir(f"{venv}.versions") == [Path(rebuilt).name]
 
 
 def test_a_failing_pip_install_names_the_step(scratch, interpreter):
@@ -438,3 +445,22 @@ def test_the_instance_scripts_pass_shellcheck(tmp_path):
                                                   partition="aws", domain="dev.example.com"))
     done = subprocess.run(["shellcheck", "bake.sh", "boot.sh"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_before_install_gives_log_files_made_by_someone_else_back_to_the_service(scratch):
+    """A log file another user made (a root process before the hooks kept their logs to themselves)
+    would stop the service from opening it: BeforeInstall hands it to the service and its group."""
+    env = scratch[1]
+    log_dir = Path(env["LOG_DIR"])
+    log_dir.mkdir(parents=True)
+    stray = log_dir / "app.log"
+    stray.write_text("")
+    nobody = pwd.getpwnam("nobody")
+    os.chown(stray, nobody.pw_uid, nobody.pw_gid)
+    stray.chmod(0o644)
+    done, _ = hook(scratch, "before_install.sh")
+    assert done.returncode == 0, done.stderr
+    info = stray.stat()
+    assert info.st_uid == pwd.getpwnam(env["SERVICE_USER"]).pw_uid
+    assert info.st_gid == grp.getgrnam(env["LOG_GROUP"]).gr_gid
+    assert stat.S_IMODE(info.st_mode) == 0o640
