@@ -201,9 +201,13 @@ def run_bake(root: DebianRoot, emulator: Emulator, imds: Imds, provision: subpro
     done = root.run(["/var/lib/cloud/instance/scripts/part-001"], env, timeout=1800, check=False)
     log = root.host_path("/var/log/cloudsite-bake.log")
     bake_log = log.read_text() if log.exists() else done.stdout + done.stderr
+    ssm = emulator.client("ssm")
+    try:
+        signal = ssm.get_parameter(Name=naming.bake_signal(STACK, instance_id))["Parameter"]["Value"]
+    except ssm.exceptions.ParameterNotFound:
+        signal = "(no signal written)"
     if done.returncode:
-        raise AssertionError(f"the bake script exited {done.returncode}:\n{bake_log[-5000:]}")
-    signal = emulator.client("ssm").get_parameter(Name=naming.bake_signal(STACK, instance_id))["Parameter"]["Value"]
+        raise AssertionError(f"the bake script exited {done.returncode}, its signal: {signal}\n{bake_log[-3000:]}")
     return {"instance": instance_id, "seconds": time.monotonic() - started, "log": bake_log, "signal": signal}
 
 
