@@ -55,7 +55,7 @@ def test_provision_data_plan_apply_status_teardown_never_show_the_password(stack
     ssm = client("ssm")
     parameters = ssm.get_paginator("get_parameters_by_path").paginate(
         Path="/cloudsite/", Recursive=True, WithDecryption=True).build_full_result()["Parameters"]
-    assert len(parameters) == 8 + 14
+    assert len(parameters) == 9 + 14  # network (its app-port too) and data outputs
     assert all(password not in p["Value"] for p in parameters for password in passwords)
     assert {p["Type"] for p in parameters} == {"String"}
 
