@@ -149,9 +149,9 @@ def _db_admin_invocations(_emulator_mysql):
     def answer(model, params, **kwargs):
         from urllib.parse import urlsplit
 
-        from provisioning.emulator import LOOPBACK
+        from provisioning.emulator import on_loopback
 
-        if urlsplit(params.get("url", "")).hostname in LOOPBACK:
+        if on_loopback(urlsplit(params.get("url", "")).hostname):
             return None  # a moto_server answers it (cloudsite.serial_moto routes it to its own stand-in)
         match = INVOCATION_PATH.match(params.get("url_path", ""))
         if not match or not is_db_admin(match.group(1)):
