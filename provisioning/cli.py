@@ -17,10 +17,10 @@ from django.core.management.base import BaseCommand, CommandError
 from provisioning import layers
 from provisioning.calls import CallCounter
 from provisioning.config import ConfigError, UnknownStack, load_stack
-from provisioning.context import Context
+from provisioning.context import Context, RunOptions
 from provisioning.engine import EngineFailed, Interrupted, Result, describe_error
 from provisioning.reporter import make_reporter
-from provisioning.resource import StackError
+from provisioning.errors import StackError
 
 EXIT_FAILED, EXIT_USAGE, EXIT_DRIFT, EXIT_INTERRUPTED = 1, 2, 3, 130
 
@@ -44,7 +44,9 @@ def explain(error: BaseException) -> str:
 class ProvisioningCommand(BaseCommand):
     requires_system_checks: list = []
     requires_migrations_checks = False
-    stealth_options = ()
+    # call_command(..., clock=..., bake_signal=...): a test's clock that does not sleep, and its
+    # image builder's signal (an emulator never runs the bake script); never on the command line
+    stealth_options = ("clock", "bake_signal")
 
     def add_arguments(self, parser):
         parser.add_argument("--stack", required=True, help="stack name: deploy/stacks/<stack>.toml")
@@ -92,13 +94,18 @@ class ProvisioningCommand(BaseCommand):
     def resume_hint(self) -> str:
         return "Fix that, then run the same command again: it carries on where it stopped."
 
+    def run_options(self) -> RunOptions:
+        """What this command's flags ask of the recipes (``--allow-prod-data``, ``--rebake``)."""
+        return RunOptions()
+
     def context(self, *, dry_run: bool = False) -> Context:
         options = self.options
         config = load_stack(options["stack"], options["stacks_dir"]).with_overrides(
             region=options["region"], profile=options["profile"], role_arn=options["role_arn"])
         stream = self.stderr._out if options["json"] else self.stdout._out
-        return Context(config, dry_run=dry_run, reporter=make_reporter(stream),
-                       hooks=(self.counter,), max_workers=max(1, options["workers"]))
+        extra = {key: options[key] for key in self.stealth_options if options.get(key) is not None}
+        return Context(config, dry_run=dry_run, reporter=make_reporter(stream), hooks=(self.counter,),
+                       max_workers=max(1, options["workers"]), options=self.run_options(), **extra)
 
     def emit(self, results: list[Result], *, ok: bool, summary: str = "", **extra) -> None:
         elapsed = time.monotonic() - self.started

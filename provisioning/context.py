@@ -6,6 +6,8 @@ session) and shared by the engine's worker threads.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
+from typing import Callable
 
 import boto3
 import botocore.session
@@ -14,11 +16,11 @@ from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshabl
 from botocore.exceptions import NoCredentialsError, NoRegionError
 
 from provisioning.calls import CallHook, ReadOnlyGuard
+from provisioning.naming import RESOURCE_TAG, STACK_TAG
 from provisioning.config import AUTO, StackConfig
 from provisioning.reporter import Reporter
+from provisioning.retry import SYSTEM_CLOCK, Clock
 
-STACK_TAG = "cloudsite:stack"
-RESOURCE_TAG = "cloudsite:resource"
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10},
                        user_agent_extra="cloudsite-provisioning")
 
@@ -48,11 +50,28 @@ def build_session(config: StackConfig) -> boto3.Session:
     return boto3.Session(botocore_session=assumed, region_name=base.region_name)
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """What a command's flags ask of the recipes, for this run only."""
+    allow_prod_data: bool = False  # teardown --allow-prod-data: deletion protection may be switched off
+    rebake: bool = False           # provision_image --rebake: bake a new image even if nothing changed
+
+
 class Context:
+    """One run against one stack: the session and its clients (with their call hooks), the stack's
+    tags and ARNs, the reporter, the clock every wait uses, and the command's options."""
+
     def __init__(self, config: StackConfig, *, session: boto3.Session | None = None,
                  dry_run: bool = False, reporter: Reporter | None = None, max_workers: int = 4,
-                 hooks: tuple[CallHook, ...] = ()):
+                 hooks: tuple[CallHook, ...] = (), clock: Clock = SYSTEM_CLOCK,
+                 options: RunOptions = RunOptions(),
+                 bake_signal: Callable[["Context", str], "str | None"] | None = None):
+        """``bake_signal(ctx, instance_id)`` reads an image builder's signal (None: from SSM, where
+        the builder's script writes it; an emulator never runs the script, so tests pass one)."""
         self.config = config
+        self.clock = clock
+        self.options = options
+        self.bake_signal = bake_signal
         self.stack = config.name
         self.session = session or build_session(config)
         self.region = self.session.region_name
@@ -91,6 +110,10 @@ class Context:
     def tags(self, resource: str) -> list[dict[str, str]]:
         return [{"Key": STACK_TAG, "Value": self.stack}, {"Key": RESOURCE_TAG, "Value": resource},
                 {"Key": "Name", "Value": f"cloudsite-{self.stack}-{resource.split('.', 1)[-1]}"}]
+
+    def tag_dict(self, resource: str) -> dict[str, str]:
+        """The same tags as a mapping, for the APIs that take one (Logs, SQS, Lambda)."""
+        return {t["Key"]: t["Value"] for t in self.tags(resource)}
 
     def tag_specifications(self, resource_type: str, resource: str) -> list[dict]:
         return [{"ResourceType": resource_type, "Tags": self.tags(resource)}]

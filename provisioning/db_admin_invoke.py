@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from provisioning.resource import retry_on
+from provisioning.retry import SYSTEM_CLOCK, Clock, retry_on
 
 # Lambda Invoke errors (API reference): ResourceNotReadyException "The function is inactive and its
 # VPC connection is no longer available. Wait for the VPC connection to reestablish and try again"
@@ -18,12 +18,12 @@ NOT_READY = ("ResourceNotReadyException", "ENINotReadyException", "ResourceConfl
 READY_TIMEOUT = 600  # a VPC function's interfaces take minutes to come back
 
 
-def invoke(lambda_client, function_name: str, event: dict) -> tuple[object, str | None]:
+def invoke(lambda_client, function_name: str, event: dict, *, clock: Clock = SYSTEM_CLOCK) -> tuple[object, str | None]:
     """The function's answer (parsed JSON, or ``{"errorMessage": <text>}``) and its
     ``FunctionError`` (None when the handler returned)."""
     answer = retry_on(NOT_READY, lambda: lambda_client.invoke(
         FunctionName=function_name, InvocationType="RequestResponse", Payload=json.dumps(event).encode()),
-        what=f"invoking {function_name}", timeout=READY_TIMEOUT, delay=5)
+        clock=clock, timeout=READY_TIMEOUT, delay=5)
     raw = answer["Payload"].read().decode("utf-8", "replace")
     try:
         result = json.loads(raw)

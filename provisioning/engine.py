@@ -19,7 +19,8 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from provisioning.resource import Drift, Resource, StackError
+from provisioning.errors import StackError
+from provisioning.resource import Drift, Resource
 
 ACTIONS = ("create", "update", "no-op", "delete", "absent", "ok", "drifted", "missing", "found",
            "failed", "skipped")

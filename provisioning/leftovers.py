@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from provisioning.context import STACK_TAG
+from provisioning.key_users import key_users
+from provisioning.naming import STACK_TAG
+from provisioning.recipes.kms_key import kept_because
 
 
 @dataclass(frozen=True)
@@ -111,10 +113,8 @@ def _lingering(ctx, arn: str) -> str:
 def _kept_key(ctx, key: dict) -> str:
     """Why teardown kept a live key: what is still encrypted with it (a final DB snapshot, a baked
     AMI), or '' when nothing is (then it is left behind)."""
-    from provisioning.layers import data
-
-    users = data.key_users(ctx, {"id": key["KeyId"], "arn": key["Arn"], "alias": _alias_of(ctx, key["KeyId"])})
-    return f"kept: {data.kept_because(users)}" if users else ""
+    users = key_users(ctx, {"id": key["KeyId"], "arn": key["Arn"], "alias": _alias_of(ctx, key["KeyId"])})
+    return f"kept: {kept_because(users)}" if users else ""
 
 
 def _alias_of(ctx, key_id: str) -> str | None:

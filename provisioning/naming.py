@@ -4,6 +4,16 @@ the account and, for buckets, the region, so two stacks or accounts never collid
 """
 
 
+# Every resource is tagged with its stack and its recipe's logical name (``Context.tags``); IAM
+# conditions and the leftovers report select by the stack's tag.
+STACK_TAG = "cloudsite:stack"
+RESOURCE_TAG = "cloudsite:resource"
+# Key prefixes in the deploy bucket: the CodeDeploy bundles (``deploy.bundle``, which the CI role
+# may write, and only there) and the Lambda functions' zips.
+BUNDLE_PREFIX = "bundles/"
+LAMBDA_PREFIX = "lambda/"
+
+
 def prefix(stack: str) -> str:
     return f"cloudsite-{stack}"
 
@@ -35,6 +45,7 @@ def db_subnet_group(stack: str) -> str:
 
 
 DB_NAME = "cloudsite"
+DB_PORT = 3306  # MySQL's, on the instances and in the security groups
 # The RDS master user, used only to create the app user and to change its password; the app user
 # (DML and what migrations need, on DB_NAME only) is the one the app connects as.
 DB_MASTER_USER = "cloudsite_master"
@@ -52,6 +63,11 @@ def db_admin_function(stack: str) -> str:
     return f"{prefix(stack)}-db-admin"
 
 
+def django_secret(stack: str) -> str:
+    """The generated ``DJANGO_SECRET_KEY`` in Secrets Manager (the deploy hook renders it)."""
+    return f"cloudsite/{stack}/django-secret-key"
+
+
 def token_table(stack: str) -> str:
     return f"{prefix(stack)}-verification-tokens"
 
@@ -67,6 +83,11 @@ def queue(stack: str, dead_letter: bool = False) -> str:
 
 def lambda_function(stack: str) -> str:
     return f"{prefix(stack)}-verification-mail"
+
+
+def lambda_failure_queue(stack: str) -> str:
+    """The verification Lambda's on-failure destination (events whose e-mail could not be sent)."""
+    return f"{lambda_function(stack)}-failures"
 
 
 def codedeploy_application(stack: str) -> str:
@@ -131,3 +152,12 @@ def auto_scaling_group(stack: str) -> str:
 def log_group(stack: str, stream: str) -> str:
     """``/cloudsite/dev/app`` and ``/cloudsite/dev/worker``, where the CloudWatch agent ships logs."""
     return f"/cloudsite/{stack}/{stream}"
+
+
+# The public SSM parameters naming each base's newest AMI. Debian publishes its own under
+# /aws/service/debian/release/<version>/latest/<arch> (Debian wiki, "Cloud/AmazonEC2Image").
+BASE_IMAGES = {
+    "debian-13": "/aws/service/debian/release/13/latest/amd64",
+    "al2023": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
+    "ubuntu-24.04": "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id",
+}

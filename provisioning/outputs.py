@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from provisioning.resource import Deps, Drift, Resource, tolerate
+from provisioning.errors import tolerate
+from provisioning.resource import Deps, Drift, Resource
 
 
 def parameter_path(stack: str, layer: str) -> str:

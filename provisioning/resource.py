@@ -1,4 +1,4 @@
-"""The Resource base class and the mechanics every recipe shares.
+"""The Resource base class: the contract every recipe keeps.
 
 A recipe is a short class with four verbs, each given the Context and ``deps`` (the observed state
 of the resources it depends on, by name; a value is None when that resource does not exist yet,
@@ -11,19 +11,17 @@ which happens in plan mode and status):
   creation are left to ``reconcile``: the engine always checks drift right after a create.
 * ``drift`` / ``reconcile`` — compare the observed state with the config; bring it back.
 * ``delete`` — delete and wait until gone.
+
+The mechanics recipes share live in their own modules: ``errors`` (what AWS's errors mean),
+``retry`` (eventual consistency), ``policy`` (IAM documents), ``route53``, and the recipes more
+than one layer builds in ``recipes/``.
 """
 from __future__ import annotations
 
-import contextlib
-import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
-
-from botocore.exceptions import ClientError
+from typing import Any, Mapping
 
 Deps = Mapping[str, "dict | None"]
-sleep = time.sleep  # tests replace this to skip real waiting
-monotonic = time.monotonic
 
 
 @dataclass(frozen=True)
@@ -75,66 +73,12 @@ class Resource:
         return f"<{type(self).__name__} {self.name}>"
 
 
-class StackError(Exception):
-    """Something the user must act on; the message says what and how to go on."""
+def planned(name: str) -> str:
+    """What a recipe shows for a dependency that does not exist yet (plan mode, status)."""
+    return f"{name} (to be created)"
 
 
-def error_code(error: ClientError) -> str:
-    return error.response.get("Error", {}).get("Code", "")
-
-
-@contextlib.contextmanager
-def tolerate(*codes: str):
-    """Swallow the ClientErrors that mean "already done" (InvalidPermission.Duplicate, ...)."""
-    try:
-        yield
-    except ClientError as error:
-        if error_code(error) not in codes:
-            raise
-
-
-def retry_on(codes: Iterable[str], call: Callable[[], Any], *, what: str, timeout: float = 600,
-             delay: float = 5, message: str = "") -> Any:
-    """Retry ``call`` while it fails with one of ``codes``, for at most ``timeout`` seconds.
-
-    For AWS's eventual consistency only (a load balancer's network interfaces linger after it
-    is gone, so a security group answers DependencyViolation for minutes); throttling and
-    transient errors are botocore's retry mode's job. With ``message``, only errors whose message
-    contains it (case-insensitively) are retried: ``InvalidParameterValue`` means a new instance
-    profile is not visible yet only when it says "IAM Instance Profile".
-    """
-    codes = set(codes)
-    deadline = monotonic() + timeout
-    while True:
-        try:
-            return call()
-        except ClientError as error:
-            text = error.response.get("Error", {}).get("Message", "")
-            if (error_code(error) not in codes or message.lower() not in text.lower()
-                    or monotonic() + delay > deadline):
-                raise
-        sleep(delay)
-        delay = min(delay * 1.5, 30)
-
-
-def delete_once_free(call: Callable[[], Any], *, gone: str, busy: Iterable[str], what: str,
-                     timeout: float = 600, delay: float = 5) -> None:
-    """Delete with ``call``. ``gone`` (already deleted, by us before a crash or by hand) counts as
-    done; ``busy`` (still held by something being deleted, or by AWS for a while) is retried for
-    at most ``timeout`` seconds."""
-    with tolerate(gone):
-        retry_on(busy, call, what=what, timeout=timeout, delay=delay)
-
-
-def wait_until(check: Callable[[], bool], *, what: str, timeout: float = 300, delay: float = 2) -> None:
-    """Poll ``check`` (first at once) until true; for deletions that have no botocore waiter."""
-    deadline = monotonic() + timeout
-    while not check():
-        if monotonic() + delay > deadline:
-            raise StackError(f"timed out after {timeout:.0f}s waiting for {what}; run the command again")
-        sleep(delay)
-        delay = min(delay * 1.5, 15)
-
-
-def waiter_config(delay: int, max_attempts: int) -> dict:
-    return {"Delay": delay, "MaxAttempts": max_attempts}
+def dep_id(deps: Deps, name: str) -> str | None:
+    """The ``id`` of a dependency's observed state, or None while it does not exist."""
+    state = deps.get(name)
+    return state["id"] if state else None

@@ -1,35 +1,17 @@
-"""The registry of layers. A layer is a name, a function building its recipes from the stack
-config, and an inventory for tests (what exists in the account, tags or not).
+"""The stack's layers, in the order they are built. A layer is a name and a function building its
+recipes from the stack config (``provisioning.layer.Layer``).
 
-Recipes depend on each other by logical name across layers ("data.db-subnet-group" may depend on
-"network.subnet.private-1"), so any selection of layers forms one graph for the engine. A new layer
-is one module that calls ``register`` and one import line at the bottom of this file.
+Recipes depend on each other by logical name across layers (``provisioning.recipe_names``:
+"data.db-subnet-group" depends on "network.subnet.private-1"), so any selection of layers forms one
+graph for the engine. A new layer is one module with a ``LAYER`` and one line in ``LAYERS``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 from provisioning.config import StackConfig
+from provisioning.layers import compute, data, image, network, pipeline
 from provisioning.resource import Resource
 
-
-@dataclass(frozen=True)
-class Layer:
-    name: str
-    build: Callable[[StackConfig], list[Resource]]
-    # Counts of what exists in the account for this stack, tagged or not (crash-resume tests).
-    inventory: Callable[..., dict] | None = None
-
-
-LAYERS: dict[str, Layer] = {}
-
-
-def register(layer: Layer) -> Layer:
-    if layer.name in LAYERS:
-        raise ValueError(f"layer {layer.name} registered twice")
-    LAYERS[layer.name] = layer
-    return layer
+LAYERS = {layer.name: layer for layer in (network.LAYER, data.LAYER, image.LAYER, compute.LAYER, pipeline.LAYER)}
 
 
 def layer_names() -> list[str]:
@@ -37,7 +19,7 @@ def layer_names() -> list[str]:
 
 
 def resources(config: StackConfig, layers: list[str] | None = None) -> list[Resource]:
-    """The recipes of the given layers (all registered layers by default), in registry order."""
+    """The recipes of the given layers (all of them by default), in the layers' order."""
     chosen = layers if layers is not None else list(LAYERS)
     out: list[Resource] = []
     for name in chosen:
@@ -49,11 +31,3 @@ def resources(config: StackConfig, layers: list[str] | None = None) -> list[Reso
                 raise ValueError(f"{resource.name}: a {name} recipe's name starts with '{name}.'")
         out.extend(built)
     return out
-
-
-# Layers, in the order they are built.
-from provisioning.layers import network  # noqa: E402,F401
-from provisioning.layers import data  # noqa: E402,F401
-from provisioning.layers import image  # noqa: E402,F401
-from provisioning.layers import compute  # noqa: E402,F401
-from provisioning.layers import pipeline  # noqa: E402,F401  (after data and compute)

@@ -40,38 +40,27 @@ import time
 
 from botocore.exceptions import ClientError
 
-from provisioning import naming, resource
+from provisioning import naming
 from provisioning.config import StackConfig
-from provisioning.iam import (PROFILE_MESSAGE, PROFILE_NOT_VISIBLE, PROFILE_PROPAGATION_TIMEOUT,
-                              InstanceProfile, Role, allow, document)
-from provisioning.layers import Layer, register
-from provisioning.layers.image import AMI
-from provisioning.layers.network import APP_SG, LB_SG, VPC, ZONES, dep_id, planned, public_subnet
+from provisioning.errors import StackError, absent_on, error_code, tolerate
+from provisioning.layer import Layer
 from provisioning.outputs import Parameters, parameter_path
-from provisioning.resource import (Drift, Resource, StackError, delete_once_free, error_code, retry_on,
-                                   tolerate, wait_until, waiter_config)
+from provisioning.policy import allow, document, trust
+from provisioning.recipe_names import (AGENT_CONFIG, ALIAS, AMI, APP_SG, AUTO_SCALING_GROUP, CERTIFICATE,
+                                       DATA_OUTPUTS, HOSTED_ZONE, HTTP_LISTENER, HTTPS_LISTENER, INSTANCE_PROFILE,
+                                       INSTANCE_ROLE, LAUNCH_TEMPLATE, LB_SG, LOAD_BALANCER, LOG_STREAMS, SCALING,
+                                       TARGET_GROUP, VALIDATION, VOLUME, VPC, alarm, log_group, public_subnets)
+from provisioning.recipes.log_group import LogGroup
+from provisioning.recipes.role import InstanceProfile, Role, retry_profile_propagation
+from provisioning.resource import Drift, Resource, dep_id, planned
+from provisioning.retry import delete_once_free, wait_until, waiter_config
+from provisioning.route53 import change_records, find_public_zone, record_change, record_sets
 from deploy.bootstrap import boot_script
 from deploy.cloudwatch import log_group_names, render_agent_config
 
-DATA_OUTPUTS = "data.outputs"
-ROLE, PROFILE = "compute.role", "compute.instance-profile"
-AGENT_CONFIG = "compute.agent-config"
-LAUNCH_TEMPLATE, TARGET_GROUP, LOAD_BALANCER = "compute.launch-template", "compute.target-group", "compute.load-balancer"
-HTTPS_LISTENER, HTTP_LISTENER = "compute.listener.https", "compute.listener.http"
-ZONE, CERTIFICATE, VALIDATION, ALIAS = ("compute.hosted-zone", "compute.certificate",
-                                        "compute.certificate-validation", "compute.dns.alias")
-ASG, SCALING = "compute.asg", "compute.scaling-policy"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.3 and 1.2 only
 HEALTH_CHECK_PATH = "/healthz"
 ASG_DRAIN_TIMEOUT = 20 * 60
-
-
-def public_subnets() -> list[str]:
-    return [public_subnet(i) for i in range(ZONES)]
-
-
-def log_group_recipes(stack: str) -> dict[str, str]:
-    return {f"compute.log-group.{name.rsplit('/', 1)[-1]}": name for name in log_group_names(stack)}
 
 
 def subset_differs(have, want) -> bool:
@@ -113,7 +102,7 @@ def instance_policies(ctx, deps):
               {"StringEquals": {"kms:ViaService": f"secretsmanager.{ctx.region}.amazonaws.com"}}),
         # the pipeline layer's generated DJANGO_SECRET_KEY (the deploy hook renders it into the env file)
         allow("ReadDjangoSecret", ["secretsmanager:GetSecretValue"],
-              [ctx.arn("secretsmanager", f"secret:cloudsite/{stack}/django-secret-key-??????")]),
+              [ctx.arn("secretsmanager", f"secret:{naming.django_secret(stack)}-??????")]),
         # AbortMultipartUpload: s3transfer aborts a multipart upload that failed part-way
         allow("AppBucketObjects", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
               [s3(out["app-bucket"], "/*")]),
@@ -154,38 +143,6 @@ def instance_policies(ctx, deps):
 
 
 # --- log groups and the agent's configuration ------------------------------------------------
-class LogGroup(Resource):
-    service, kind = "logs", "log group"
-
-    def __init__(self, name: str, group: str, retention: int):
-        self.name, self.group, self.retention = name, group, retention
-
-    def find_all(self, ctx, deps):
-        pages = ctx.client("logs").get_paginator("describe_log_groups").paginate(logGroupNamePrefix=self.group)
-        return [{"id": g["logGroupName"], "retention": g.get("retentionInDays")}
-                for page in pages for g in page["logGroups"] if g["logGroupName"] == self.group]
-
-    def create(self, ctx, deps):
-        with tolerate("ResourceAlreadyExistsException"):
-            ctx.client("logs").create_log_group(logGroupName=self.group,
-                                                tags={t["Key"]: t["Value"] for t in ctx.tags(self.name)})
-        return {"id": self.group, "retention": None}
-
-    def drift(self, ctx, state, deps):
-        return [] if state["retention"] == self.retention else [Drift("retention days", state["retention"], self.retention)]
-
-    def reconcile(self, ctx, state, drift, deps):
-        ctx.client("logs").put_retention_policy(logGroupName=self.group, retentionInDays=self.retention)
-        return {**state, "retention": self.retention}
-
-    def delete(self, ctx, state):
-        with tolerate("ResourceNotFoundException"):
-            ctx.client("logs").delete_log_group(logGroupName=self.group)
-
-    def outputs(self, state):
-        return {"log-group": state["id"]}
-
-
 class AgentConfig(Resource):
     name, service, kind = AGENT_CONFIG, "ssm", "SSM parameter"
 
@@ -193,11 +150,9 @@ class AgentConfig(Resource):
         return json.dumps(render_agent_config(ctx.stack), sort_keys=True, separators=(",", ":"))
 
     def find_all(self, ctx, deps):
-        ssm, name = ctx.client("ssm"), naming.agent_config_parameter(ctx.stack)
-        try:
-            return [{"id": name, "value": ssm.get_parameter(Name=name)["Parameter"]["Value"]}]
-        except ssm.exceptions.ParameterNotFound:
-            return []
+        name = naming.agent_config_parameter(ctx.stack)
+        answer = absent_on(lambda: ctx.client("ssm").get_parameter(Name=name), "ParameterNotFound")
+        return [{"id": name, "value": answer["Parameter"]["Value"]}] if answer else []
 
     def create(self, ctx, deps):
         ssm, name = ctx.client("ssm"), naming.agent_config_parameter(ctx.stack)
@@ -221,23 +176,20 @@ class AgentConfig(Resource):
 # --- launch template -------------------------------------------------------------------------
 class LaunchTemplate(Resource):
     name, service, kind = LAUNCH_TEMPLATE, "ec2", "launch template"
-    depends_on = (AMI, PROFILE, APP_SG, AGENT_CONFIG, *sorted(log_group_recipes("x")))
+    depends_on = (AMI, INSTANCE_PROFILE, APP_SG, AGENT_CONFIG, *(log_group(stream) for stream in LOG_STREAMS))
 
     def __init__(self, config: StackConfig):
         self.config = config
 
     def find_all(self, ctx, deps):
         ec2, name = ctx.client("ec2"), naming.launch_template(ctx.stack)
-        try:
-            templates = ec2.describe_launch_templates(LaunchTemplateNames=[name])["LaunchTemplates"]
-        except ClientError as error:  # InvalidLaunchTemplateName.NotFoundException
-            if "NotFound" in error_code(error):
-                return []
-            raise
+        answer = absent_on(lambda: ec2.describe_launch_templates(LaunchTemplateNames=[name]),
+                           "InvalidLaunchTemplateName.NotFoundException")
+        templates = answer["LaunchTemplates"] if answer else []
         states = []
         for template in templates:
             tags = {t["Key"]: t["Value"] for t in template.get("Tags", [])}
-            if tags.get("cloudsite:stack") != ctx.stack:
+            if tags.get(naming.STACK_TAG) != ctx.stack:
                 raise StackError(f"launch template {name} exists without this stack's tags; delete it")
             versions = ec2.describe_launch_template_versions(
                 LaunchTemplateId=template["LaunchTemplateId"], Versions=["$Default", "$Latest"])["LaunchTemplateVersions"]
@@ -250,13 +202,13 @@ class LaunchTemplate(Resource):
 
     def want(self, ctx, deps) -> dict:
         ami = deps.get(AMI) or {}
-        profile = deps.get(PROFILE) or {}
+        profile = deps.get(INSTANCE_PROFILE) or {}
         user_data = boot_script(stack=ctx.stack, region=ctx.region, account=ctx.account_id,
                                 partition=ctx.partition, domain=self.config.domain)
         return {
             "ImageId": ami.get("id") or planned(AMI),
             "InstanceType": self.config.compute.instance_type,
-            "IamInstanceProfile": {"Arn": profile.get("arn") or planned(PROFILE)},
+            "IamInstanceProfile": {"Arn": profile.get("arn") or planned(INSTANCE_PROFILE)},
             "SecurityGroupIds": [dep_id(deps, APP_SG) or planned(APP_SG)],
             "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"},
             "BlockDeviceMappings": [{"DeviceName": ami.get("root_device", "/dev/xvda"), "Ebs": {
@@ -264,7 +216,7 @@ class LaunchTemplate(Resource):
                 "DeleteOnTermination": True}}],
             "Monitoring": {"Enabled": True},
             "UserData": base64.b64encode(user_data.encode()).decode(),
-            "TagSpecifications": [{"ResourceType": "volume", "Tags": ctx.tags("compute.volume")}],
+            "TagSpecifications": [{"ResourceType": "volume", "Tags": ctx.tags(VOLUME)}],
         }
 
     def create(self, ctx, deps):
@@ -322,10 +274,9 @@ class TargetGroup(Resource):
 
     def find_all(self, ctx, deps):
         elbv2 = ctx.client("elbv2")
-        try:
-            groups = elbv2.describe_target_groups(Names=[naming.target_group(ctx.stack)])["TargetGroups"]
-        except elbv2.exceptions.TargetGroupNotFoundException:
-            return []
+        answer = absent_on(lambda: elbv2.describe_target_groups(Names=[naming.target_group(ctx.stack)]),
+                           "TargetGroupNotFound")
+        groups = answer["TargetGroups"] if answer else []
         states = []
         for group in groups:
             attributes = {a["Key"]: a["Value"] for a in elbv2.describe_target_group_attributes(
@@ -365,8 +316,7 @@ class TargetGroup(Resource):
         elbv2 = ctx.client("elbv2")
         # still "in use" for a moment after its listener or group is gone
         delete_once_free(lambda: elbv2.delete_target_group(TargetGroupArn=state["arn"]),
-                         gone="TargetGroupNotFound", busy=["ResourceInUse"],
-                         what=f"target group {state['arn']}", timeout=300)
+                         gone="TargetGroupNotFound", busy=["ResourceInUse"], timeout=300, clock=ctx.clock)
 
     def outputs(self, state):
         return {"target-group-arn": state["arn"]}
@@ -374,11 +324,9 @@ class TargetGroup(Resource):
 
 def find_load_balancer(ctx) -> dict | None:
     elbv2 = ctx.client("elbv2")
-    try:
-        found = elbv2.describe_load_balancers(Names=[naming.load_balancer(ctx.stack)])["LoadBalancers"]
-    except elbv2.exceptions.LoadBalancerNotFoundException:
-        return None
-    return found[0] if found else None
+    answer = absent_on(lambda: elbv2.describe_load_balancers(Names=[naming.load_balancer(ctx.stack)]),
+                       "LoadBalancerNotFound")
+    return answer["LoadBalancers"][0] if answer and answer["LoadBalancers"] else None
 
 
 class LoadBalancer(Resource):
@@ -511,33 +459,8 @@ class HttpListener(Listener):
 
 
 # --- DNS and the certificate -----------------------------------------------------------------
-def find_zone(ctx, zone_name: str) -> dict | None:
-    route53 = ctx.client("route53")
-    fqdn = zone_name.rstrip(".") + "."
-    zones = route53.list_hosted_zones_by_name(DNSName=fqdn)["HostedZones"]
-    found = [z for z in zones if z["Name"] == fqdn and not z.get("Config", {}).get("PrivateZone")]
-    if not found:
-        return None
-    zone = found[0]
-    return {"id": zone["Id"].rsplit("/", 1)[-1], "name": fqdn, "caller_reference": zone.get("CallerReference", "")}
-
-
-def record_sets(ctx, zone_id: str, name: str, rtype: str) -> list[dict]:
-    fqdn = name.rstrip(".") + "."
-    answer = ctx.client("route53").list_resource_record_sets(HostedZoneId=zone_id, StartRecordName=fqdn,
-                                                             StartRecordType=rtype, MaxItems="1")
-    return [r for r in answer["ResourceRecordSets"] if r["Name"].lower() == fqdn.lower() and r["Type"] == rtype]
-
-
-def change_records(ctx, zone_id: str, changes: list[dict], comment: str) -> None:
-    route53 = ctx.client("route53")
-    change = route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={
-        "Comment": comment, "Changes": changes})["ChangeInfo"]["Id"]
-    route53.get_waiter("resource_record_sets_changed").wait(Id=change, WaiterConfig=waiter_config(10, 60))
-
-
 class HostedZone(Resource):
-    name, service, kind = ZONE, "route53", "hosted zone"
+    name, service, kind = HOSTED_ZONE, "route53", "hosted zone"
 
     def __init__(self, config: StackConfig):
         self.zone, self.create_allowed = config.hosted_zone, config.dns.create_zone
@@ -546,7 +469,7 @@ class HostedZone(Resource):
         return f"cloudsite:{ctx.stack}:"
 
     def find_all(self, ctx, deps):
-        zone = find_zone(ctx, self.zone)
+        zone = find_public_zone(ctx, self.zone)
         if zone is None:
             return []
         return [{**zone, "owned": zone["caller_reference"].startswith(self.reference_prefix(ctx))}]
@@ -584,7 +507,7 @@ def find_certificate(ctx, domain: str) -> dict | None:
             continue
         tags = {t["Key"]: t["Value"] for t in acm.list_tags_for_certificate(
             CertificateArn=summary["CertificateArn"]).get("Tags", [])}
-        if tags.get("cloudsite:stack") == ctx.stack and tags.get("cloudsite:resource") == CERTIFICATE:
+        if tags.get(naming.STACK_TAG) == ctx.stack and tags.get(naming.RESOURCE_TAG) == CERTIFICATE:
             cert = acm.describe_certificate(CertificateArn=summary["CertificateArn"])["Certificate"]
             records = [o["ResourceRecord"] for o in cert.get("DomainValidationOptions", []) if o.get("ResourceRecord")]
             return {"id": cert["CertificateArn"], "arn": cert["CertificateArn"], "status": cert["Status"],
@@ -629,7 +552,7 @@ class Certificate(Resource):
         def records_ready():  # ACM fills in the validation record a few seconds after the request
             state.update(find_certificate(ctx, self.domain) or {})
             return bool(state.get("records"))
-        wait_until(records_ready, what=f"the DNS validation record of {arn}", timeout=120, delay=2)
+        wait_until(records_ready, what=f"the DNS validation record of {arn}", timeout=120, delay=2, clock=ctx.clock)
         return state
 
     def _request(self, ctx) -> str:
@@ -640,13 +563,14 @@ class Certificate(Resource):
                 IdempotencyToken=certificate_token(ctx.stack, self.domain, attempt),
                 Options={"CertificateTransparencyLoggingPreference": "ENABLED"},
                 Tags=ctx.tags(self.name))["CertificateArn"]
-            if self._exists(acm, arn):
+            if self._exists(ctx, arn):
                 return arn
             ctx.reporter.note(f"{self.name}: ACM answered with {arn}, deleted within the hour; requesting anew")
         raise StackError(f"ACM keeps answering with certificates for {self.domain} deleted within the last hour "
                          f"({self.TOKEN_ATTEMPTS} of them); run the command again in an hour")
 
-    def _exists(self, acm, arn: str) -> bool:
+    def _exists(self, ctx, arn: str) -> bool:
+        acm = ctx.client("acm")
         for attempt in range(self.DESCRIBE_TRIES):
             try:
                 acm.describe_certificate(CertificateArn=arn)
@@ -655,7 +579,7 @@ class Certificate(Resource):
                 if error_code(error) != "ResourceNotFoundException":
                     raise
             if attempt + 1 < self.DESCRIBE_TRIES:
-                resource.sleep(2)
+                ctx.clock.sleep(2)
         return False
 
     def drift(self, ctx, state, deps):
@@ -668,8 +592,7 @@ class Certificate(Resource):
         acm = ctx.client("acm")
         # in use for a while after its listener is deleted
         delete_once_free(lambda: acm.delete_certificate(CertificateArn=state["arn"]),
-                         gone="ResourceNotFoundException", busy=["ResourceInUseException"],
-                         what=f"certificate {state['arn']}", timeout=600)
+                         gone="ResourceNotFoundException", busy=["ResourceInUseException"], timeout=600, clock=ctx.clock)
 
     def outputs(self, state):
         return {"certificate-arn": state["arn"]}
@@ -679,14 +602,14 @@ class CertificateValidation(Resource):
     """The DNS validation records in the zone, then the certificate issued (a bounded wait)."""
 
     name, service, kind = VALIDATION, "route53", "certificate validation records"
-    depends_on = (CERTIFICATE, ZONE)
+    depends_on = (CERTIFICATE, HOSTED_ZONE)
     WAIT = waiter_config(15, 40)  # ten minutes; a re-run waits again
 
     def __init__(self, config: StackConfig):
         self.domain, self.zone = config.domain, config.hosted_zone
 
     def find_all(self, ctx, deps):
-        cert, zone = find_certificate(ctx, self.domain), find_zone(ctx, self.zone)
+        cert, zone = find_certificate(ctx, self.domain), find_public_zone(ctx, self.zone)
         if not cert or not zone or not cert["records"]:
             return []
         found = [r for want in cert["records"] for r in record_sets(ctx, zone["id"], want["Name"], want["Type"])]
@@ -697,12 +620,10 @@ class CertificateValidation(Resource):
                              for r in found for v in r.get("ResourceRecords", [])]}]
 
     def _changes(self, action, records):
-        return [{"Action": action, "ResourceRecordSet": {"Name": r["Name"], "Type": r["Type"], "TTL": 300,
-                                                         "ResourceRecords": [{"Value": r["Value"]}]}}
-                for r in records]
+        return [record_change(action, r["Name"], r["Type"], [r["Value"]], ttl=300) for r in records]
 
     def _validate(self, ctx, deps):
-        cert, zone = deps[CERTIFICATE], deps[ZONE]
+        cert, zone = deps[CERTIFICATE], deps[HOSTED_ZONE]
         change_records(ctx, zone["id"], self._changes("UPSERT", cert["records"]), f"ACM validation for {self.domain}")
         ctx.reporter.start(self.name, f"waiting for ACM to issue {self.domain}")
         acm = ctx.client("acm")
@@ -739,13 +660,13 @@ class CertificateValidation(Resource):
 
 class AliasRecord(Resource):
     name, service, kind = ALIAS, "route53", "DNS alias"
-    depends_on = (ZONE, LOAD_BALANCER)
+    depends_on = (HOSTED_ZONE, LOAD_BALANCER)
 
     def __init__(self, config: StackConfig):
         self.domain, self.zone = config.domain, config.hosted_zone
 
     def find_all(self, ctx, deps):
-        zone = find_zone(ctx, self.zone)
+        zone = find_public_zone(ctx, self.zone)
         if zone is None:
             return []
         return [{"id": r["Name"], "zone": zone["id"], "target": r.get("AliasTarget")}
@@ -762,8 +683,8 @@ class AliasRecord(Resource):
             "Name": self.domain, "Type": "A", "AliasTarget": self.want(deps)}}], f"{self.domain} -> load balancer")
 
     def create(self, ctx, deps):
-        self._upsert(ctx, deps[ZONE]["id"], deps)
-        return {"id": self.domain + ".", "zone": deps[ZONE]["id"], "target": self.want(deps)}
+        self._upsert(ctx, deps[HOSTED_ZONE]["id"], deps)
+        return {"id": self.domain + ".", "zone": deps[HOSTED_ZONE]["id"], "target": self.want(deps)}
 
     def drift(self, ctx, state, deps):
         have = dict(state["target"] or {})
@@ -801,7 +722,7 @@ class AutoScalingGroup(Resource):
     health checks once a deployment has succeeded (``deploy.switch_to_elb_health_checks``); from then
     on both types count as "no drift", and a reconcile never flips ELB back to EC2.
     """
-    name, service, kind = ASG, "autoscaling", "auto scaling group"
+    name, service, kind = AUTO_SCALING_GROUP, "autoscaling", "auto scaling group"
     depends_on = (LAUNCH_TEMPLATE, TARGET_GROUP, *public_subnets(), HTTPS_LISTENER)
     GRACE = 300
     INITIAL_HEALTH_CHECK = "EC2"
@@ -848,9 +769,8 @@ class AutoScalingGroup(Resource):
             DefaultInstanceWarmup=self.GRACE,
             Tags=tags)
         with tolerate("AlreadyExists"):
-            retry_on(PROFILE_NOT_VISIBLE, create, what="the instance profile", message=PROFILE_MESSAGE,
-                     timeout=PROFILE_PROPAGATION_TIMEOUT)
-        wait_until(lambda: find_group(ctx) is not None, what=f"{name} to exist", timeout=120, delay=5)
+            retry_profile_propagation(create, clock=ctx.clock)
+        wait_until(lambda: find_group(ctx) is not None, what=f"{name} to exist", timeout=120, delay=5, clock=ctx.clock)
         return self.find_all(ctx, deps)[0]
 
     def drift(self, ctx, state, deps):
@@ -885,11 +805,10 @@ class AutoScalingGroup(Resource):
                                                   DesiredCapacity=0)
         ctx.reporter.start(self.name, "scaled to zero: waiting for the instances to go")
         wait_until(lambda: not (find_group(ctx) or {}).get("Instances"), what=f"{state['id']} to drain",
-                   timeout=ASG_DRAIN_TIMEOUT, delay=10)
+                   timeout=ASG_DRAIN_TIMEOUT, delay=10, clock=ctx.clock)
         delete_once_free(lambda: autoscaling.delete_auto_scaling_group(AutoScalingGroupName=state["id"]),
-                         gone="ValidationError", busy=["ResourceInUse", "ScalingActivityInProgress"],
-                         what=f"deleting {state['id']}", timeout=ASG_DRAIN_TIMEOUT)
-        wait_until(lambda: find_group(ctx) is None, what=f"{state['id']} to be deleted", timeout=600, delay=10)
+                         gone="ValidationError", busy=["ResourceInUse", "ScalingActivityInProgress"], timeout=ASG_DRAIN_TIMEOUT, clock=ctx.clock)
+        wait_until(lambda: find_group(ctx) is None, what=f"{state['id']} to be deleted", timeout=600, delay=10, clock=ctx.clock)
 
     def outputs(self, state):
         return {"name": state["id"]}
@@ -897,7 +816,7 @@ class AutoScalingGroup(Resource):
 
 class ScalingPolicy(Resource):
     name, service, kind = SCALING, "autoscaling", "target-tracking scaling policy"
-    depends_on = (ASG,)
+    depends_on = (AUTO_SCALING_GROUP,)
 
     def __init__(self, cpu_target: int):
         self.cpu_target = cpu_target
@@ -947,11 +866,13 @@ class ScalingPolicy(Resource):
 
 # --- alarms ----------------------------------------------------------------------------------
 class Alarm(Resource):
+    """A CloudWatch alarm on one of the load balancer's metrics (``AWS/ApplicationELB``): ALARM when
+    ``statistic`` over ``period`` seconds reaches ``threshold`` in ``periods`` periods in a row."""
     service, kind = "cloudwatch", "CloudWatch alarm"
 
-    def __init__(self, name: str, purpose: str, description: str, metric: str, statistic: str, threshold: float,
+    def __init__(self, purpose: str, description: str, *, metric: str, statistic: str, threshold: float,
                  periods: int, period: int, dimensions: tuple[str, ...]):
-        self.name, self.purpose, self.description = name, purpose, description
+        self.name, self.purpose, self.description = alarm(purpose), purpose, description
         self.metric, self.statistic, self.threshold = metric, statistic, threshold
         self.periods, self.period, self.dimensions = periods, period, dimensions
         self.depends_on = tuple(sorted({LOAD_BALANCER, *dimensions}))
@@ -995,19 +916,21 @@ class Alarm(Resource):
 
 # --- the layer -------------------------------------------------------------------------------
 def build(config: StackConfig) -> list[Resource]:
-    role = Role(ROLE, lambda stack: naming.role(stack, "instance"), "ec2.amazonaws.com",
+    role = Role(INSTANCE_ROLE, "instance",
                 "cloudsite app instances: this stack's parameters, secret, bucket, table, topic, queue, logs",
-                instance_policies, depends_on=(DATA_OUTPUTS,))
-    profile = InstanceProfile(PROFILE, lambda stack: naming.instance_profile(stack), role)
-    logs = [LogGroup(name, group, config.compute.log_retention_days)
-            for name, group in log_group_recipes(config.name).items()]
+                trust=lambda ctx: trust("ec2.amazonaws.com"), policies=instance_policies,
+                depends_on=(DATA_OUTPUTS,))
+    profile = InstanceProfile(INSTANCE_PROFILE, "instance", role)
+    logs = [LogGroup(log_group(stream), lambda stack, stream=stream: naming.log_group(stack, stream),
+                     config.compute.log_retention_days) for stream in LOG_STREAMS]
     alarms = [
-        Alarm("compute.alarm.lb-5xx", "lb-5xx", "the load balancer answers 5xx itself (no healthy target, timeouts)",
-              "HTTPCode_ELB_5XX_Count", "Sum", 10, 1, 300, (LOAD_BALANCER,)),
-        Alarm("compute.alarm.target-5xx", "target-5xx", "the app answers 5xx",
-              "HTTPCode_Target_5XX_Count", "Sum", 10, 1, 300, (LOAD_BALANCER,)),
-        Alarm("compute.alarm.unhealthy-hosts", "unhealthy-hosts", "an instance fails the /healthz check",
-              "UnHealthyHostCount", "Maximum", 1, 3, 60, (TARGET_GROUP, LOAD_BALANCER)),
+        Alarm("lb-5xx", "the load balancer answers 5xx itself (no healthy target, timeouts)",
+              metric="HTTPCode_ELB_5XX_Count", statistic="Sum", threshold=10, periods=1, period=300,
+              dimensions=(LOAD_BALANCER,)),
+        Alarm("target-5xx", "the app answers 5xx", metric="HTTPCode_Target_5XX_Count", statistic="Sum",
+              threshold=10, periods=1, period=300, dimensions=(LOAD_BALANCER,)),
+        Alarm("unhealthy-hosts", "an instance fails the /healthz check", metric="UnHealthyHostCount",
+              statistic="Maximum", threshold=1, periods=3, period=60, dimensions=(TARGET_GROUP, LOAD_BALANCER)),
     ]
     resources: list[Resource] = [
         role, profile, *logs, AgentConfig(), LaunchTemplate(config), TargetGroup(config.network.app_port),
@@ -1018,22 +941,22 @@ def build(config: StackConfig) -> list[Resource]:
 
     def values(deps):
         return {
-            "instance-role-arn": deps[ROLE]["arn"],
-            "instance-profile-arn": deps[PROFILE]["arn"],
+            "instance-role-arn": deps[INSTANCE_ROLE]["arn"],
+            "instance-profile-arn": deps[INSTANCE_PROFILE]["arn"],
             "launch-template-id": deps[LAUNCH_TEMPLATE]["id"],
             "image-id": deps[LAUNCH_TEMPLATE]["data"].get("ImageId", "-"),
             "target-group-arn": deps[TARGET_GROUP]["arn"],
             "load-balancer-arn": deps[LOAD_BALANCER]["arn"],
             "load-balancer-dns": deps[LOAD_BALANCER]["dns"],
             "certificate-arn": deps[CERTIFICATE]["arn"],
-            "hosted-zone-id": deps[ZONE]["id"],
-            "auto-scaling-group": deps[ASG]["id"],
+            "hosted-zone-id": deps[HOSTED_ZONE]["id"],
+            "auto-scaling-group": deps[AUTO_SCALING_GROUP]["id"],
             "url": f"https://{config.domain}/",
             "log-groups": ",".join(log_group_names(config.name)),
         }
 
-    outputs = Parameters("compute", (ROLE, PROFILE, LAUNCH_TEMPLATE, TARGET_GROUP, LOAD_BALANCER, CERTIFICATE,
-                                     ZONE, ASG), values)
+    outputs = Parameters("compute", (INSTANCE_ROLE, INSTANCE_PROFILE, LAUNCH_TEMPLATE, TARGET_GROUP, LOAD_BALANCER, CERTIFICATE,
+                                     HOSTED_ZONE, AUTO_SCALING_GROUP), values)
     return [*resources, outputs]
 
 
@@ -1068,4 +991,4 @@ def inventory(ctx) -> dict:
     }
 
 
-register(Layer("compute", build, inventory))
+LAYER = Layer("compute", build, inventory)

@@ -43,33 +43,29 @@ import json
 import secrets
 import string
 import time
-from typing import Callable
 
 from botocore.exceptions import ClientError
-from botocore.parsers import ResponseParserError
 
-from provisioning import db_admin_invoke
-from provisioning import iam as iam_recipes
-from provisioning import naming
+from provisioning import db_admin_invoke, naming
 from provisioning.config import StackConfig
-from provisioning.layers import Layer, network, register
+from provisioning.errors import UNIMPLEMENTED, StackError, emulator_lacks, error_code, tolerate
+from provisioning.layer import Layer
 from provisioning.outputs import Parameters, parameter_path
-from provisioning.recipes import GeneratedSecret, LambdaFunction, LogGroup, zip_code
-from provisioning.resource import (Drift, Resource, StackError, delete_once_free, error_code, retry_on,
-                                   tolerate, waiter_config)
+from provisioning.policy import allow, document, trust
+from provisioning.recipe_names import (APP_BUCKET, APP_SECRET, APP_USER,
+                                       DB_ADMIN_FUNCTION, DB_ADMIN_LOGS, DB_ADMIN_ROLE, DB_ADMIN_SG, DB_SG,
+                                       DEPLOY_BUCKET, EBS_DEFAULT, EBS_KEY, MASTER_SECRET, PARAMETER_GROUP,
+                                       PRIMARY, RDS_KEY, REPLICA, S3_KEY, SUBNET_GROUP, TOKEN_TABLE, bucket,
+                                       private_subnets)
+from provisioning.key_users import images_using, rds_backups_using
+from provisioning.recipes.kms_key import KmsKey
+from provisioning.recipes.lambda_function import LambdaFunction, zip_code
+from provisioning.recipes.log_group import LogGroup
+from provisioning.recipes.role import Role
+from provisioning.recipes.secret import GeneratedSecret
+from provisioning.resource import Drift, Resource, planned
+from provisioning.retry import delete_once_free, retry_on, waiter_config
 
-S3_KEY, RDS_KEY, EBS_KEY = "data.kms.s3", "data.kms.rds", "data.kms.ebs"
-EBS_DEFAULT = "data.ebs-default-encryption"
-APP_BUCKET, DEPLOY_BUCKET = "data.bucket.app", "data.bucket.deploy"
-PARAMETER_GROUP, SUBNET_GROUP = "data.db-parameter-group", "data.db-subnet-group"
-PRIMARY, REPLICA = "data.db.primary", "data.db.replica"
-MASTER_SECRET, APP_SECRET = "data.secret.db-master", "data.secret.db-app"
-DB_ADMIN_ROLE, DB_ADMIN_LOGS = "data.role.db-admin", "data.db-admin-log-group"
-DB_ADMIN_FUNCTION, APP_USER = "data.db-admin-function", "data.db.app-user"
-TOKEN_TABLE = "data.token-table"
-OUTPUTS = "data.outputs"
-
-KEY_DELETION_WINDOW_DAYS = 7  # the shortest AWS allows
 MYSQL_FAMILY = "mysql8.4"
 MYSQL_VERSION = "8.4"         # RDS picks the current 8.4 minor version; minor upgrades are automatic
 # CreateDBInstance EngineLifecycleSupport (RDS API reference): the default enrols the instance in
@@ -101,34 +97,7 @@ PROTECTED_HINT = ("[database] deletion_protection is on for this stack; run tear
                   "--allow-prod-data to delete its data")
 
 
-def state_of(deps, name: str) -> dict | None:
-    return deps.get(name)
-
-
-def planned(name: str) -> str:
-    return f"{name} (to be created)"
-
-
-def allow_protected(ctx) -> bool:
-    """Set by ``teardown --allow-prod-data``: deletion protection may be switched off to delete."""
-    return bool(getattr(ctx, "allow_prod_data", False))
-
-
-def _unsupported(error: BaseException) -> bool:
-    """An endpoint that does not implement the call (an emulator): the setting is unknown."""
-    if isinstance(error, (NotImplementedError, ResponseParserError)):
-        return True
-    return isinstance(error, ClientError) and error_code(error) in (
-        "NotImplemented", "InvalidAction", "UnsupportedOperation")
-
-
 # --- KMS keys --------------------------------------------------------------------------------
-def _root_statement(ctx) -> dict:
-    return {"Sid": "Enable IAM policies of the account", "Effect": "Allow",
-            "Principal": {"AWS": f"arn:{ctx.partition}:iam::{ctx.account_id}:root"},
-            "Action": "kms:*", "Resource": "*"}
-
-
 def ebs_statements(ctx) -> list[dict]:
     """As AWS's own aws/ebs key: any principal of the account may use the key through EC2 (the
     Auto Scaling service-linked role included, which launches the app's encrypted volumes)."""
@@ -142,194 +111,6 @@ def ebs_statements(ctx) -> list[dict]:
          "Action": "kms:CreateGrant", "Resource": "*",
          "Condition": {"StringEquals": via, "Bool": {"kms:GrantIsForAWSResource": "true"}}},
     ]
-
-
-class KmsKey(Resource):
-    """A customer-managed key of the stack, ``alias/cloudsite/<stack>/<purpose>``, rotation on; the
-    one key recipe of every layer (the data layer's S3, RDS and EBS keys, the pipeline's SNS key).
-
-    Found by its alias first (DescribeKey on the alias is strongly consistent), and only when the
-    alias does not lead to a live key of this recipe through the eventually consistent Resource
-    Groups Tagging API: that finds a key a crash left without its alias. A key pending deletion is
-    gone as far as the stack is concerned, so an apply after a teardown makes a new key and
-    re-points the alias.
-
-    ``statements(ctx)`` adds key-policy statements to the account's (EBS through EC2, SNS);
-    ``users(ctx, state)`` says what still needs the key (a final DB snapshot, a baked AMI): while
-    anything does, teardown keeps the key and its alias and says so.
-    """
-    service, kind = "kms", "KMS key"
-    LIVE = ("Enabled", "Disabled", "PendingImport", "Creating", "Unavailable", "Updating")
-
-    def __init__(self, purpose: str, description: str, *, layer: str = "data",
-                 statements: Callable[..., list[dict]] | None = None,
-                 users: Callable[..., list[str]] | None = None):
-        self.purpose, self.description = purpose, description
-        self.name = f"{layer}.kms.{purpose}"
-        self.statements, self.users = statements, users
-
-    def alias(self, ctx) -> str:
-        return naming.kms_alias(ctx.stack, self.purpose)
-
-    def policy(self, ctx) -> dict:
-        extra = self.statements(ctx) if self.statements else []
-        return {"Version": "2012-10-17", "Id": f"cloudsite-{ctx.stack}-{self.purpose}",
-                "Statement": [_root_statement(ctx), *extra]}
-
-    # --- find -------------------------------------------------------------------------------
-    def _aliased(self, ctx) -> dict | None:
-        """The KeyMetadata of the key the alias points at, or None without the alias."""
-        try:
-            return ctx.client("kms").describe_key(KeyId=self.alias(ctx))["KeyMetadata"]
-        except ClientError as error:
-            if error_code(error) == "NotFoundException":
-                return None
-            raise
-
-    def _alias_target(self, ctx) -> str | None:
-        meta = self._aliased(ctx)
-        return meta["KeyId"] if meta else None
-
-    def _is_ours(self, ctx, key_id: str) -> bool:
-        """Tagged as this recipe of this stack (an alias moved by hand to another key is not)."""
-        tags = ctx.client("kms").list_resource_tags(KeyId=key_id).get("Tags", [])
-        want = {t["Key"]: t["Value"] for t in ctx.tags(self.name)[:2]}
-        return all({t["TagKey"]: t["TagValue"] for t in tags}.get(k) == v for k, v in want.items())
-
-    def _tagged(self, ctx) -> list[dict]:
-        """The stack's live keys tagged as this recipe, through the tagging API."""
-        kms = ctx.client("kms")
-        pages = ctx.client("resourcegroupstaggingapi").get_paginator("get_resources").paginate(
-            ResourceTypeFilters=["kms:key"], TagFilters=[
-                {"Key": t["Key"], "Values": [t["Value"]]} for t in ctx.tags(self.name)[:2]])
-        found = []
-        for arn in sorted(m["ResourceARN"] for page in pages for m in page["ResourceTagMappingList"]):
-            try:
-                meta = kms.describe_key(KeyId=arn)["KeyMetadata"]
-            except ClientError as error:
-                if error_code(error) == "NotFoundException":
-                    continue
-                raise
-            if meta["KeyState"] in self.LIVE:
-                found.append(meta)
-        return found
-
-    def _state(self, ctx, meta: dict, alias_target: str | None) -> dict:
-        return {"id": meta["KeyId"], "arn": meta["Arn"], "key_state": meta["KeyState"],
-                "alias": self.alias(ctx), "alias_target": alias_target}
-
-    def find_all(self, ctx, deps):
-        aliased = self._aliased(ctx)
-        if aliased and aliased["KeyState"] in self.LIVE and self._is_ours(ctx, aliased["KeyId"]):
-            return [self._state(ctx, aliased, aliased["KeyId"])]
-        # no alias (a crash between the key and its alias, or a teardown), or on a key pending
-        # deletion or not ours: the tagging API finds a key of ours left without its alias
-        target = aliased["KeyId"] if aliased else None
-        return [self._state(ctx, meta, target) for meta in self._tagged(ctx)]
-
-    # --- create, drift, reconcile -------------------------------------------------------------
-    def create(self, ctx, deps):
-        meta = ctx.client("kms").create_key(
-            Description=f"cloudsite {ctx.stack}: {self.description}", KeyUsage="ENCRYPT_DECRYPT",
-            KeySpec="SYMMETRIC_DEFAULT", Policy=json.dumps(self.policy(ctx)),
-            Tags=[{"TagKey": t["Key"], "TagValue": t["Value"]} for t in ctx.tags(self.name)])["KeyMetadata"]
-        # rotation, alias: reconcile (the engine checks drift right after a create)
-        return self._state(ctx, meta, self._alias_target(ctx))
-
-    def drift(self, ctx, state, deps):
-        kms, drift = ctx.client("kms"), []
-        if state["key_state"] != "Enabled":
-            drift.append(Drift("key state", state["key_state"], "Enabled",
-                               fixable=state["key_state"] == "Disabled"))
-        if state["key_state"] in ("Enabled", "Disabled"):
-            rotation = kms.get_key_rotation_status(KeyId=state["id"])["KeyRotationEnabled"]
-            if not rotation:
-                drift.append(Drift("rotation", False, True))
-            policy = json.loads(kms.get_key_policy(KeyId=state["id"], PolicyName="default")["Policy"])
-            if policy != self.policy(ctx):
-                drift.append(Drift("key policy", policy.get("Id") or "other", self.policy(ctx)["Id"]))
-        if state["alias_target"] != state["id"]:
-            drift.append(Drift(f"alias {state['alias']}", state["alias_target"], state["id"]))
-        return drift
-
-    def reconcile(self, ctx, state, drift, deps):
-        kms, settings = ctx.client("kms"), {d.setting for d in drift}
-        if "key state" in settings:
-            kms.enable_key(KeyId=state["id"])
-        if "key policy" in settings:
-            kms.put_key_policy(KeyId=state["id"], PolicyName="default", Policy=json.dumps(self.policy(ctx)))
-        if "rotation" in settings:
-            kms.enable_key_rotation(KeyId=state["id"])
-        if state["alias_target"] != state["id"]:
-            try:
-                kms.create_alias(AliasName=state["alias"], TargetKeyId=state["id"])
-            except ClientError as error:
-                if error_code(error) != "AlreadyExistsException":
-                    raise
-                # left by a key now pending deletion (teardown, then apply), or moved by hand
-                kms.update_alias(AliasName=state["alias"], TargetKeyId=state["id"])
-        return {**state, "key_state": "Enabled", "alias_target": state["id"]}
-
-    # --- delete -----------------------------------------------------------------------------
-    def delete(self, ctx, state):
-        users = self.users(ctx, state) if self.users else []
-        if users:
-            # a snapshot or image encrypted with a deleted key can never be restored or launched
-            ctx.reporter.note(f"{self.name}: KEPT key {state['id']} and {state['alias']}: {kept_because(users)}")
-            return
-        kms = ctx.client("kms")
-        # the alias first: a key pending deletion is not found again, its alias would be orphaned
-        if self._alias_target(ctx) == state["id"]:
-            with tolerate("NotFoundException"):
-                kms.delete_alias(AliasName=state["alias"])
-        with tolerate("NotFoundException", "KMSInvalidStateException"):  # already pending deletion
-            kms.schedule_key_deletion(KeyId=state["id"], PendingWindowInDays=KEY_DELETION_WINDOW_DAYS)
-        ctx.reporter.note(f"{self.name}: key {state['id']} scheduled for deletion in "
-                          f"{KEY_DELETION_WINDOW_DAYS} days (cancel_key_deletion undoes it until then)")
-
-    def outputs(self, state):
-        return {"key-arn": state["arn"], "alias": state["alias"]}
-
-
-def kept_because(users: list[str]) -> str:
-    """One line: what needs the key, and how to go on."""
-    shown = ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
-    return (f"{shown} {'is' if len(users) == 1 else 'are'} encrypted with it; delete "
-            f"{'it' if len(users) == 1 else 'them'} when no longer needed, then run teardown again "
-            "to schedule the key's deletion")
-
-
-def key_names(ctx, state: dict) -> set[str]:
-    """The ways AWS may name a key in a KmsKeyId field: key ARN, key id, alias name, alias ARN."""
-    names = {state["arn"], state["id"]}
-    if state.get("alias"):
-        names |= {state["alias"], ctx.arn("kms", state["alias"])}
-    return names
-
-
-def rds_backups_using(ctx, state: dict) -> list[str]:
-    """DB snapshots (a teardown's final snapshot among them) and automated backups (retained after
-    the instance is deleted) encrypted with the key: restoring any of them needs the key."""
-    rds, names = ctx.client("rds"), key_names(ctx, state)
-    snapshots = [s for page in rds.get_paginator("describe_db_snapshots").paginate() for s in page["DBSnapshots"]]
-    backups = [b for page in rds.get_paginator("describe_db_instance_automated_backups").paginate()
-               for b in page["DBInstanceAutomatedBackups"]]
-    return ([f"DB snapshot {s['DBSnapshotIdentifier']}" for s in snapshots if s.get("KmsKeyId") in names]
-            + [f"automated backups of {b['DBInstanceIdentifier']} ({b.get('Status', 'retained')})"
-               for b in backups if b.get("KmsKeyId") in names])
-
-
-def images_using(ctx, state: dict) -> list[str]:
-    """The AMIs whose snapshots are encrypted with the key (image retention keeps a stack's older
-    ones): launching any of them needs the key."""
-    from provisioning.layers import image  # registered after this layer; imported when used
-
-    return [f"AMI {image_id}" for image_id in image.images_encrypted_with(ctx, key_names(ctx, state))]
-
-
-def key_users(ctx, state: dict) -> list[str]:
-    """Everything of the account that needs this key, for any key (the leftovers report)."""
-    return rds_backups_using(ctx, state) + images_using(ctx, state)
 
 
 # --- EBS encryption by default ---------------------------------------------------------------
@@ -347,13 +128,13 @@ class EbsDefaultEncryption(Resource):
         """The region's default EBS key ARN, or None when the endpoint cannot say (moto)."""
         try:
             return ec2.get_ebs_default_kms_key_id()["KmsKeyId"]
-        except (ClientError, NotImplementedError, ResponseParserError) as error:
-            if _unsupported(error):
+        except UNIMPLEMENTED as error:
+            if emulator_lacks(error, ec2):
                 return None
             raise
 
     def _our_keys(self, ctx, deps) -> set[str]:
-        key = state_of(deps, EBS_KEY)
+        key = deps.get(EBS_KEY)
         if key:
             return {key["arn"], key["id"]}
         return {arn for s in self.key.find_all(ctx, {}) for arn in (s["arn"], s["id"])}
@@ -381,7 +162,7 @@ class EbsDefaultEncryption(Resource):
         return {"id": self._scope(ctx), "enabled": True, "key": key}
 
     def drift(self, ctx, state, deps):
-        key = state_of(deps, EBS_KEY)
+        key = deps.get(EBS_KEY)
         want = key["arn"] if key else planned(EBS_KEY)
         if state["key"] is not None and state["key"] != want:
             return [Drift("default key", state["key"], want)]
@@ -395,8 +176,8 @@ class EbsDefaultEncryption(Resource):
     def delete(self, ctx, state):
         try:
             ctx.client("ec2").reset_ebs_default_kms_key_id()
-        except (ClientError, NotImplementedError, ResponseParserError) as error:
-            if not _unsupported(error):
+        except UNIMPLEMENTED as error:
+            if not emulator_lacks(error, ctx.client("ec2")):
                 raise
             ctx.reporter.note(f"{self.name}: this endpoint cannot reset the default EBS key; reset it "
                               "with 'aws ec2 reset-ebs-default-kms-key-id'")
@@ -419,7 +200,7 @@ class Bucket(Resource):
                  noncurrent_days: int):
         self.purpose, self.versioned, self.tls_only = purpose, versioned, tls_only
         self.abort_days, self.noncurrent_days = abort_days, noncurrent_days
-        self.name = f"data.bucket.{purpose}"
+        self.name = bucket(purpose)
 
     def bucket_name(self, ctx) -> str:
         return naming.bucket(ctx.stack, self.purpose, ctx.account_id, ctx.region)
@@ -458,7 +239,7 @@ class Bucket(Resource):
 
     # --- what the bucket should look like ---
     def wanted(self, ctx, deps) -> dict:
-        key = state_of(deps, S3_KEY)
+        key = deps.get(S3_KEY)
         name = self.bucket_name(ctx)
         want = {
             "encryption": self.show_encryption("aws:kms", key["arn"] if key else planned(S3_KEY), True),
@@ -612,8 +393,7 @@ class Bucket(Resource):
             s3.delete_bucket(Bucket=name)
 
         # BucketNotEmpty: something wrote meanwhile (or listing lagged); empty it again
-        delete_once_free(empty_and_delete, gone="NoSuchBucket", busy=["BucketNotEmpty"],
-                         what=f"bucket {name}", timeout=300)
+        delete_once_free(empty_and_delete, gone="NoSuchBucket", busy=["BucketNotEmpty"], timeout=300, clock=ctx.clock)
         s3.get_waiter("bucket_not_exists").wait(Bucket=name, WaiterConfig=waiter_config(2, 30))
 
     def outputs(self, state):
@@ -705,20 +485,10 @@ class DbParameterGroup(Resource):
         rds = ctx.client("rds")
         # an instance being deleted still holds it for a while
         delete_once_free(lambda: rds.delete_db_parameter_group(DBParameterGroupName=state["id"]),
-                         gone="DBParameterGroupNotFound", busy=["InvalidDBParameterGroupState"],
-                         what=f"parameter group {state['id']}", timeout=900, delay=10)
+                         gone="DBParameterGroupNotFound", busy=["InvalidDBParameterGroupState"], timeout=900, delay=10, clock=ctx.clock)
 
     def outputs(self, state):
         return {"name": state["id"]}
-
-
-def db_subnets(config: StackConfig) -> list[str]:
-    """The network layer's private subnets; its public ones if it has no private ones."""
-    names = {r.name for r in network.build(config)}
-    private = [network.private_subnet(i) for i in range(network.ZONES)]
-    if all(n in names for n in private):
-        return private
-    return [network.public_subnet(i) for i in range(network.ZONES)]
 
 
 class DbSubnetGroup(Resource):
@@ -773,8 +543,7 @@ class DbSubnetGroup(Resource):
     def delete(self, ctx, state):
         rds = ctx.client("rds")
         delete_once_free(lambda: rds.delete_db_subnet_group(DBSubnetGroupName=state["id"]),
-                         gone="DBSubnetGroupNotFoundFault", busy=["InvalidDBSubnetGroupStateFault"],
-                         what=f"subnet group {state['id']}", timeout=900, delay=10)
+                         gone="DBSubnetGroupNotFoundFault", busy=["InvalidDBSubnetGroupStateFault"], timeout=900, delay=10, clock=ctx.clock)
 
     def outputs(self, state):
         return {"name": state["id"]}
@@ -839,11 +608,11 @@ class DbInstance(Resource):
 
     # what both instances must match
     def common_wanted(self, ctx, deps) -> dict:
-        sg = state_of(deps, network.DB_SG)
+        sg = deps.get(DB_SG)
         return {"class": self.db.instance_class, "public": False,
                 "deletion_protection": self.db.deletion_protection,
                 "parameter_group": [naming.db_parameter_group(ctx.stack)],
-                "security_groups": [sg["id"] if sg else planned(network.DB_SG)]}
+                "security_groups": [sg["id"] if sg else planned(DB_SG)]}
 
     def wanted(self, ctx, deps) -> dict:
         return self.common_wanted(ctx, deps)
@@ -898,7 +667,7 @@ class DbInstance(Resource):
         rds, identifier = ctx.client("rds"), state["id"]
         if state["status"] != "deleting":
             if state["deletion_protection"]:
-                if not allow_protected(ctx):
+                if not ctx.options.allow_prod_data:
                     raise StackError(f"{identifier} has deletion protection; {PROTECTED_HINT}")
                 if state["status"] != "available":
                     self.wait_available(ctx, identifier, DB_MODIFY_WAIT, "waiting before deleting")
@@ -910,8 +679,7 @@ class DbInstance(Resource):
                          {"SkipFinalSnapshot": True, "DeleteAutomatedBackups": True})
             # a busy instance (backing up, modifying) refuses deletion for a while
             delete_once_free(lambda: rds.delete_db_instance(DBInstanceIdentifier=identifier, **arguments),
-                             gone="DBInstanceNotFound", busy=["InvalidDBInstanceState"],
-                             what=f"deleting {identifier}", timeout=1800, delay=30)
+                             gone="DBInstanceNotFound", busy=["InvalidDBInstanceState"], timeout=1800, delay=30, clock=ctx.clock)
             if snapshot:
                 ctx.reporter.note(f"{self.name}: final snapshot {snapshot} kept; delete it when no longer needed")
         minutes = DB_DELETE_WAIT["Delay"] * DB_DELETE_WAIT["MaxAttempts"] // 60
@@ -931,7 +699,7 @@ class DbInstance(Resource):
 class DbPrimary(DbInstance):
     name = PRIMARY
     kind = "RDS MySQL primary"
-    depends_on = (RDS_KEY, PARAMETER_GROUP, SUBNET_GROUP, network.DB_SG, MASTER_SECRET)
+    depends_on = (RDS_KEY, PARAMETER_GROUP, SUBNET_GROUP, DB_SG, MASTER_SECRET)
 
     def __init__(self, config: StackConfig, master: GeneratedSecret):
         super().__init__(config)
@@ -946,7 +714,7 @@ class DbPrimary(DbInstance):
 
     def drift(self, ctx, state, deps):
         drift = super().drift(ctx, state, deps)
-        key = state_of(deps, RDS_KEY)
+        key = deps.get(RDS_KEY)
         want_key = key["arn"] if key else planned(RDS_KEY)
         if not state["encrypted"] or state["kms_key"] not in (want_key, key and key["id"]):
             drift.append(Drift("storage encryption", state["kms_key"] if state["encrypted"] else "off",
@@ -979,9 +747,9 @@ class DbPrimary(DbInstance):
                 # the stack's own secret, not ManageMasterUserPassword: RDS makes no read replica
                 # of a primary whose password it manages
                 MasterUsername=master["username"], MasterUserPassword=master["password"],
-                DBName=naming.DB_NAME, Port=network.MYSQL_PORT,
+                DBName=naming.DB_NAME, Port=naming.DB_PORT,
                 DBSubnetGroupName=deps[SUBNET_GROUP]["id"], DBParameterGroupName=deps[PARAMETER_GROUP]["id"],
-                VpcSecurityGroupIds=[deps[network.DB_SG]["id"]], PubliclyAccessible=False,
+                VpcSecurityGroupIds=[deps[DB_SG]["id"]], PubliclyAccessible=False,
                 AvailabilityZone=ctx.availability_zones()[0],
                 BackupRetentionPeriod=self.db.backup_retention_days,
                 DeletionProtection=self.db.deletion_protection, CopyTagsToSnapshot=True,
@@ -1004,23 +772,23 @@ class DbReplica(DbInstance):
     name = REPLICA
     kind = "RDS MySQL read replica"
     replica = True
-    depends_on = (PRIMARY, PARAMETER_GROUP, network.DB_SG)
+    depends_on = (PRIMARY, PARAMETER_GROUP, DB_SG)
 
     def zone(self, ctx, deps) -> str:
-        primary = state_of(deps, PRIMARY)
+        primary = deps.get(PRIMARY)
         zones = ctx.availability_zones()
         taken = primary["zone"] if primary else zones[0]
         return next(z for z in zones if z != taken)
 
     def wanted(self, ctx, deps):
         want = self.common_wanted(ctx, deps)
-        primary = state_of(deps, PRIMARY)
+        primary = deps.get(PRIMARY)
         want["source"] = primary["id"] if primary else planned(PRIMARY)
         return want
 
     def drift(self, ctx, state, deps):
         drift = super().drift(ctx, state, deps)
-        primary = state_of(deps, PRIMARY)
+        primary = deps.get(PRIMARY)
         if primary and state["zone"] == primary["zone"]:
             drift.append(Drift("zone", state["zone"], f"not {primary['zone']} (the primary's)", fixable=False))
         return [Drift(d.setting, d.have, d.want, fixable=False) if d.setting == "source" else d for d in drift]
@@ -1033,10 +801,10 @@ class DbReplica(DbInstance):
             rds.create_db_instance_read_replica(
                 DBInstanceIdentifier=identifier, SourceDBInstanceIdentifier=deps[PRIMARY]["id"],
                 DBInstanceClass=self.db.instance_class, AvailabilityZone=self.zone(ctx, deps),
-                Port=network.MYSQL_PORT, AutoMinorVersionUpgrade=True, PubliclyAccessible=False,
+                Port=naming.DB_PORT, AutoMinorVersionUpgrade=True, PubliclyAccessible=False,
                 # no DBParameterGroupName: CreateDBInstanceReadReplica (RDS API reference) does not
                 # take one for a same-Region MySQL replica; it inherits the source's group
-                VpcSecurityGroupIds=[deps[network.DB_SG]["id"]],
+                VpcSecurityGroupIds=[deps[DB_SG]["id"]],
                 DeletionProtection=self.db.deletion_protection, CopyTagsToSnapshot=True,
                 Tags=ctx.tags(self.name))
         except ClientError as error:
@@ -1066,31 +834,21 @@ def db_admin_log_group(stack: str) -> str:
     return f"/aws/lambda/{naming.db_admin_function(stack)}"
 
 
-class DbAdminRole(iam_recipes.Role):
+def db_admin_role(subnets: list[str]) -> Role:
     """Lambda's execution role for the db-admin function: the network interfaces a function in a
     VPC needs (AWSLambdaVPCAccessExecutionRole's EC2 actions, scoped where EC2 allows it) and its
     own log group. The function calls no AWS API, so nothing else."""
 
-    def __init__(self, subnets: list[str]):
-        self.subnets = subnets
-        super().__init__(DB_ADMIN_ROLE, lambda stack: naming.role(stack, "db-admin"), "lambda.amazonaws.com",
-                         "cloudsite db-admin Lambda: its network interfaces and its logs",
-                         self.policies, depends_on=(*subnets, network.DB_ADMIN_SG))
-
-    def trust_document(self, ctx) -> dict:
-        return iam_recipes.trust("lambda.amazonaws.com", ctx.account_id)
-
-    def policies(self, ctx, deps) -> dict | None:
-        if any(deps.get(name) is None for name in (*self.subnets, network.DB_ADMIN_SG)):
+    def policies(ctx, deps) -> dict | None:
+        if any(deps.get(name) is None for name in (*subnets, DB_ADMIN_SG)):
             return None
-        subnets = [ctx.arn("ec2", f"subnet/{deps[name]['id']}") for name in self.subnets]
-        group = ctx.arn("ec2", f"security-group/{deps[network.DB_ADMIN_SG]['id']}")
+        subnet_arns = [ctx.arn("ec2", f"subnet/{deps[name]['id']}") for name in subnets]
+        group = ctx.arn("ec2", f"security-group/{deps[DB_ADMIN_SG]['id']}")
         interfaces = ctx.arn("ec2", "network-interface/*")
         log_group = ctx.arn("logs", f"log-group:{db_admin_log_group(ctx.stack)}")
-        allow = iam_recipes.allow
-        return {"db-admin": iam_recipes.document(
+        return {"db-admin": document(
             allow("CreateInterfacesInItsSubnetsWithItsGroup", ["ec2:CreateNetworkInterface"],
-                  [interfaces, *subnets, group]),
+                  [interfaces, *subnet_arns, group]),
             # Lambda developer guide (VPC access): DescribeNetworkInterfaces only works on "*";
             # DescribeSubnets has no resource-level permissions
             allow("DescribeNetworking", ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"], "*"),
@@ -1101,6 +859,10 @@ class DbAdminRole(iam_recipes.Role):
                   [interfaces]),
             allow("WriteItsLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group}:*"]),
         )}
+
+    return Role(DB_ADMIN_ROLE, "db-admin", "cloudsite db-admin Lambda: its network interfaces and its logs",
+                trust=lambda ctx: trust("lambda.amazonaws.com", ctx.account_id), policies=policies,
+                depends_on=(*subnets, DB_ADMIN_SG))
 
 
 def db_admin_code():
@@ -1121,7 +883,7 @@ class DbAdminFunction(LambdaFunction):
         from deploy.db_admin_zip import HANDLER, RUNTIME
 
         self.handler, self.runtime, self.subnets = HANDLER, RUNTIME, subnets
-        self.depends_on = (DB_ADMIN_ROLE, DB_ADMIN_LOGS, DEPLOY_BUCKET, network.DB_ADMIN_SG, *subnets)
+        self.depends_on = (DB_ADMIN_ROLE, DB_ADMIN_LOGS, DEPLOY_BUCKET, DB_ADMIN_SG, *subnets)
 
     def function_name(self, ctx) -> str:
         return naming.db_admin_function(ctx.stack)
@@ -1131,7 +893,7 @@ class DbAdminFunction(LambdaFunction):
 
     def vpc(self, ctx, deps):
         return {"subnets": [(deps.get(s) or {}).get("id") or planned(s) for s in self.subnets],
-                "security_groups": [(deps.get(network.DB_ADMIN_SG) or {}).get("id") or planned(network.DB_ADMIN_SG)]}
+                "security_groups": [(deps.get(DB_ADMIN_SG) or {}).get("id") or planned(DB_ADMIN_SG)]}
 
 
 def grants_version() -> str:
@@ -1158,7 +920,7 @@ class DbAppUser(Resource):
         self.master, self.app = master, app
 
     def wanted(self, deps) -> str:
-        primary = state_of(deps, PRIMARY)
+        primary = deps.get(PRIMARY)
         return f"{grants_version()}@{primary['resource_id'] if primary else planned(PRIMARY)}"
 
     def find_all(self, ctx, deps):
@@ -1208,7 +970,7 @@ def invoke_db_admin(ctx, event: dict) -> dict:
     """Invoke the db-admin function synchronously; a function error or ``ok: false`` is a
     StackError of one line, with the event's passwords masked (the handler masks them too)."""
     name = naming.db_admin_function(ctx.stack)
-    result, function_error = db_admin_invoke.invoke(ctx.client("lambda"), name, event)
+    result, function_error = db_admin_invoke.invoke(ctx.client("lambda"), name, event, clock=ctx.clock)
     if function_error or not isinstance(result, dict) or result.get("ok") is not True:
         detail = result.get("error") or result.get("errorMessage") if isinstance(result, dict) else result
         kind = f" ({function_error})" if function_error else ""
@@ -1310,20 +1072,19 @@ class TokenTable(Resource):
             # a table just created answers ContinuousBackupsUnavailable for a little while
             retry_on(["ContinuousBackupsUnavailableException"],
                      lambda: ddb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
-                         "PointInTimeRecoveryEnabled": True}),
-                     what=f"point-in-time recovery of {name}", timeout=600, delay=10)
+                         "PointInTimeRecoveryEnabled": True}), timeout=600, delay=10, clock=ctx.clock)
         return state
 
     def delete(self, ctx, state):
         ddb, name = ctx.client("dynamodb"), state["id"]
         if state["status"] != "DELETING":
             if state["deletion_protection"]:
-                if not allow_protected(ctx):
+                if not ctx.options.allow_prod_data:
                     raise StackError(f"table {name} has deletion protection; {PROTECTED_HINT}")
                 ddb.update_table(TableName=name, DeletionProtectionEnabled=False)
                 self._wait_active(ctx, name)
             delete_once_free(lambda: ddb.delete_table(TableName=name), gone="ResourceNotFoundException",
-                             busy=["ResourceInUseException"], what=f"deleting table {name}", delay=10)
+                             busy=["ResourceInUseException"], delay=10, clock=ctx.clock)
         ddb.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig=TABLE_WAIT)
 
     def outputs(self, state):
@@ -1344,7 +1105,7 @@ def build(config: StackConfig) -> list[Resource]:
                                 "the RDS master user (for the db-admin function's invocations only)")
     app = credentials_secret(APP_SECRET, "app", naming.DB_APP_USER, "the app's database user")
     primary, replica = DbPrimary(config, master), DbReplica(config)
-    subnets = db_subnets(config)
+    subnets = private_subnets()
 
     def values(deps):
         return {
@@ -1355,7 +1116,7 @@ def build(config: StackConfig) -> list[Resource]:
             "ebs-key-arn": deps[EBS_KEY]["arn"],
             "db-endpoint": deps[PRIMARY]["endpoint"] or "(not yet known)",
             "db-replica-endpoint": deps[REPLICA]["endpoint"] or "(not yet known)",
-            "db-port": str(deps[PRIMARY]["port"] or network.MYSQL_PORT),
+            "db-port": str(deps[PRIMARY]["port"] or naming.DB_PORT),
             "db-name": naming.DB_NAME,
             "db-user": naming.DB_APP_USER,
             # where the passwords live (Secrets Manager secrets {"username", "password"}), not the passwords
@@ -1367,7 +1128,7 @@ def build(config: StackConfig) -> list[Resource]:
 
     outputs = Parameters("data", (S3_KEY, RDS_KEY, EBS_KEY, APP_BUCKET, DEPLOY_BUCKET, PRIMARY, REPLICA,
                                   MASTER_SECRET, APP_SECRET, DB_ADMIN_FUNCTION, APP_USER, TOKEN_TABLE), values)
-    db_admin = [DbAdminRole(subnets), LogGroup(DB_ADMIN_LOGS, db_admin_log_group, DB_ADMIN_LOG_RETENTION_DAYS),
+    db_admin = [db_admin_role(subnets), LogGroup(DB_ADMIN_LOGS, db_admin_log_group, DB_ADMIN_LOG_RETENTION_DAYS),
                 DbAdminFunction(subnets)]
     return [*keys, EbsDefaultEncryption(keys[2]), *buckets, DbParameterGroup(),
             DbSubnetGroup(subnets), master, app, primary, replica, *db_admin, DbAppUser(master, app),
@@ -1416,4 +1177,4 @@ def _bucket_exists(ctx) -> bool:
     return any(b["Name"] == name for b in ctx.client("s3").list_buckets()["Buckets"])
 
 
-register(Layer("data", build, inventory))
+LAYER = Layer("data", build, inventory)

@@ -29,24 +29,15 @@ from pathlib import Path
 
 from provisioning import naming
 from provisioning.config import StackConfig
-from provisioning.iam import (PROFILE_MESSAGE, PROFILE_NOT_VISIBLE, PROFILE_PROPAGATION_TIMEOUT,
-                              InstanceProfile, Role, allow, document)
-from provisioning.layers import Layer, register
-from provisioning.layers.data import EBS_DEFAULT
-from provisioning.layers.network import APP_SG, public_subnet
-from provisioning.resource import (Drift, Resource, StackError, retry_on, tolerate, wait_until,
-                                   waiter_config)
+from provisioning.errors import StackError, absent_on, tolerate
+from provisioning.layer import Layer
+from provisioning.policy import allow, document, trust
+from provisioning.recipe_names import AMI, APP_SG, BUILDER, BUILDER_PROFILE, BUILDER_ROLE, EBS_DEFAULT, public_subnet
+from provisioning.recipes.role import InstanceProfile, Role, retry_profile_propagation
+from provisioning.resource import Drift, Resource
+from provisioning.retry import wait_until, waiter_config
 from deploy.bootstrap import bake_fingerprint, bake_script
 
-ROLE, PROFILE, AMI = "image.role", "image.instance-profile", "image.ami"
-BUILDER = "image.builder"  # the tag of builder instances and their volumes
-# The public SSM parameters naming each base's newest AMI. Debian publishes its own under
-# /aws/service/debian/release/<version>/latest/<arch> (Debian wiki, "Cloud/AmazonEC2Image").
-BASE_IMAGES = {
-    "debian-13": "/aws/service/debian/release/13/latest/amd64",
-    "al2023": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
-    "ubuntu-24.04": "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id",
-}
 COMMIT_TAG, FINGERPRINT_TAG = "cloudsite:source-commit", "cloudsite:bake"
 LIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
 
@@ -75,24 +66,12 @@ def live_builders(ctx) -> list[dict]:
     return [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
 
 
-def images_encrypted_with(ctx, key_names: set[str]) -> list[str]:
-    """The account's AMIs in the region (disabled ones too) with a snapshot encrypted with the key
-    (any of ``key_names``: its ARN, id or alias): launching them needs the key. Not only this
-    stack's: while a stack's EBS key is the region's default, anything baked there takes it
-    (EBS encryption by default is an account-and-region setting). Read only."""
-    ec2 = ctx.client("ec2")
-    pages = ec2.get_paginator("describe_images").paginate(Owners=["self"], IncludeDisabled=True)
-    snapshots_of = {i["ImageId"]: {m["Ebs"]["SnapshotId"] for m in i.get("BlockDeviceMappings", [])
-                                   if m.get("Ebs", {}).get("SnapshotId")}
-                    for page in pages for i in page["Images"]}
-    wanted = sorted(set().union(*snapshots_of.values())) if snapshots_of else []
-    encrypted = set()
-    for start in range(0, len(wanted), 200):  # a filter (not SnapshotIds): a snapshot gone meanwhile is no error
-        pages = ec2.get_paginator("describe_snapshots").paginate(
-            OwnerIds=["self"], Filters=[{"Name": "snapshot-id", "Values": wanted[start:start + 200]}])
-        encrypted |= {s["SnapshotId"] for page in pages for s in page["Snapshots"]
-                      if s.get("Encrypted") and s.get("KmsKeyId") in key_names}
-    return sorted(i for i, snapshots in snapshots_of.items() if snapshots & encrypted)
+def read_bake_signal(ctx, instance_id: str) -> str | None:
+    """The signal the builder's script wrote (``ok`` or ``failed: ...``), None before it has. An
+    emulator never runs the script: tests give the Context a ``bake_signal`` reader of their own."""
+    answer = absent_on(lambda: ctx.client("ssm").get_parameter(Name=naming.bake_signal(ctx.stack, instance_id)),
+                       "ParameterNotFound")
+    return answer["Parameter"]["Value"] if answer else None
 
 
 class Ami(Resource):
@@ -100,11 +79,12 @@ class Ami(Resource):
     # The builder's encrypted root volume, so the AMI's snapshots, take the region's default EBS
     # key: bake after the data layer made it the stack's key; teardown deregisters the AMIs before
     # that key's recipe asks whether an AMI still needs it.
-    depends_on = (PROFILE, public_subnet(0), APP_SG, EBS_DEFAULT)
-    force = False  # provision_image --rebake
+    depends_on = (BUILDER_PROFILE, public_subnet(0), APP_SG, EBS_DEFAULT)
 
     def __init__(self, config: StackConfig):
         self.config = config
+        self._rebaked = False  # --rebake bakes once a run: the drift check after the bake is clean
+
 
     # --- find ------------------------------------------------------------------------------
     def images(self, ctx) -> list[dict]:
@@ -136,14 +116,14 @@ class Ami(Resource):
 
     def _bake(self, ctx, deps):
         ec2, ssm, image = ctx.client("ec2"), ctx.client("ssm"), self.config.image
-        base = ssm.get_parameter(Name=BASE_IMAGES[image.base])["Parameter"]["Value"]
+        base = ssm.get_parameter(Name=naming.BASE_IMAGES[image.base])["Parameter"]["Value"]
         root = ec2.describe_images(Filters=[{"Name": "image-id", "Values": [base]}])["Images"]
         root_device = root[0].get("RootDeviceName", "/dev/xvda") if root else "/dev/xvda"
         ctx.reporter.start(self.name, f"launching a builder from {base}")
         launch = lambda: ec2.run_instances(  # noqa: E731
             ImageId=base, InstanceType=image.builder_instance_type, MinCount=1, MaxCount=1,
             SubnetId=deps[public_subnet(0)]["id"], SecurityGroupIds=[deps[APP_SG]["id"]],
-            IamInstanceProfile={"Arn": deps[PROFILE]["arn"]},
+            IamInstanceProfile={"Arn": deps[BUILDER_PROFILE]["arn"]},
             UserData=bake_script(ctx.stack, ctx.region, image.base),
             MetadataOptions={"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"},
             BlockDeviceMappings=[{"DeviceName": root_device, "Ebs": {
@@ -152,8 +132,7 @@ class Ami(Resource):
             InstanceInitiatedShutdownBehavior="stop",
             TagSpecifications=ctx.tag_specifications("instance", BUILDER)
             + ctx.tag_specifications("volume", BUILDER))
-        instance_id = retry_on(PROFILE_NOT_VISIBLE, launch, what="the builder's instance profile",
-                               message=PROFILE_MESSAGE, timeout=PROFILE_PROPAGATION_TIMEOUT)["Instances"][0]["InstanceId"]
+        instance_id = retry_profile_propagation(launch, clock=ctx.clock)["Instances"][0]["InstanceId"]
         try:
             ctx.reporter.start(self.name, f"builder {instance_id}: waiting for the bake")
             ec2.get_waiter("instance_running").wait(InstanceIds=[instance_id], WaiterConfig=waiter_config(10, 60))
@@ -176,6 +155,7 @@ class Ami(Resource):
             self._tag_snapshots(ctx, image_id)
         finally:
             self._terminate(ctx, [{"InstanceId": instance_id}])
+        self._rebaked = True
         return self.find_all(ctx, deps)[0]
 
     def wait_for_signal(self, ctx, instance_id: str) -> None:
@@ -183,22 +163,13 @@ class Ami(Resource):
         answer = {}
 
         def signalled():
-            answer["value"] = self.read_signal(ctx, instance_id)
+            answer["value"] = (ctx.bake_signal or read_bake_signal)(ctx, instance_id)
             return answer["value"] is not None
         wait_until(signalled, what=f"the bake script on {instance_id} (see /var/log/cloudsite-bake.log)",
-                   timeout=self.config.image.bake_timeout_minutes * 60, delay=15)
+                   clock=ctx.clock, timeout=self.config.image.bake_timeout_minutes * 60, delay=15)
         if answer["value"] != "ok":
             raise StackError(f"the bake on {instance_id} failed: {answer['value']}; its builder is "
                              "terminated, run provision_image again once the script is fixed")
-
-    def real_read_signal(self, ctx, instance_id: str) -> str | None:
-        ssm = ctx.client("ssm")
-        try:
-            return ssm.get_parameter(Name=naming.bake_signal(ctx.stack, instance_id))["Parameter"]["Value"]
-        except ssm.exceptions.ParameterNotFound:
-            return None
-
-    read_signal = real_read_signal  # tests drive the signal (an emulator never runs the script)
 
     def _tag_snapshots(self, ctx, image_id: str) -> None:
         # moto cannot tag snapshots through create_image's TagSpecifications; the snapshots are found
@@ -232,7 +203,7 @@ class Ami(Resource):
             drift.append(Drift("builder instances", [i["InstanceId"] for i in leftovers], []))
         if state["state"] != "available":
             drift.append(Drift("state", state["state"], "available"))
-        if self.force:
+        if ctx.options.rebake and not self._rebaked:
             drift.append(Drift("image", state["id"], "a fresh bake (--rebake)"))
         elif state["fingerprint"] != self.fingerprint(ctx):
             drift.append(Drift("bake", state["fingerprint"], self.fingerprint(ctx)))
@@ -246,9 +217,8 @@ class Ami(Resource):
         self._terminate(ctx, live_builders(ctx))
         if state["state"] != "available":
             ec2.get_waiter("image_available").wait(ImageIds=[state["id"]], WaiterConfig=waiter_config(15, 120))
-        if self.force or state["fingerprint"] != self.fingerprint(ctx):
+        if (ctx.options.rebake and not self._rebaked) or state["fingerprint"] != self.fingerprint(ctx):
             self._bake(ctx, deps)
-            self.force = False
         for image_id in self.find_all(ctx, deps)[0]["images"][self.config.image.retention:]:
             self._deregister(ctx, image_id)
         return self.find_all(ctx, deps)[0]
@@ -272,9 +242,9 @@ class Ami(Resource):
 
 
 def build(config: StackConfig) -> list[Resource]:
-    role = Role(ROLE, lambda stack: naming.role(stack, "image-builder"), "ec2.amazonaws.com",
-                "cloudsite image builder: writes its bake signal only", builder_policies)
-    profile = InstanceProfile(PROFILE, lambda stack: naming.instance_profile(stack, "image-builder"), role)
+    role = Role(BUILDER_ROLE, "image-builder", "cloudsite image builder: writes its bake signal only",
+                trust=lambda ctx: trust("ec2.amazonaws.com"), policies=builder_policies)
+    profile = InstanceProfile(BUILDER_PROFILE, "image-builder", role)
     return [role, profile, Ami(config)]
 
 
@@ -294,4 +264,4 @@ def inventory(ctx) -> dict:
     }
 
 
-register(Layer("image", build, inventory))
+LAYER = Layer("image", build, inventory)

@@ -16,32 +16,21 @@ import ipaddress
 
 from botocore.exceptions import ClientError
 
+from provisioning import naming
 from provisioning.config import StackConfig
-from provisioning.layers import Layer, register
+from provisioning.errors import StackError, error_code, tolerate
+from provisioning.layer import Layer
 from provisioning.outputs import Parameters, parameter_path
-from provisioning.resource import (Drift, Resource, StackError, delete_once_free, error_code, retry_on,
-                                   tolerate, wait_until, waiter_config)
+from provisioning.recipe_names import (APP_SG, DB_ADMIN_EGRESS, DB_ADMIN_SG, DB_SG, IGW, LB_SG, PRIVATE_RT,
+                                       PUBLIC_RT, VPC, ZONES, private_subnet, public_subnet)
+from provisioning.resource import Drift, Resource, dep_id, planned
+from provisioning.retry import delete_once_free, retry_on, wait_until, waiter_config
 
-VPC = "network.vpc"
-IGW = "network.internet-gateway"
-PUBLIC_RT = "network.route-table.public"
-PRIVATE_RT = "network.route-table.private"
-LB_SG, APP_SG, DB_SG = "network.sg.lb", "network.sg.app", "network.sg.db"
-DB_ADMIN_SG, DB_ADMIN_EGRESS = "network.sg.db-admin", "network.sg-rules.db-admin-egress"
-ZONES = 3
-MYSQL_PORT = 3306
+MYSQL_PORT = naming.DB_PORT
 ANYWHERE = "0.0.0.0/0"
 # Deleting a group or subnet fails while network interfaces of a deleted load balancer or Lambda
 # linger, for minutes: retry DependencyViolation that long.
 LINGER_TIMEOUT = 20 * 60
-
-
-def public_subnet(i: int) -> str:
-    return f"network.subnet.public-{i + 1}"
-
-
-def private_subnet(i: int) -> str:
-    return f"network.subnet.private-{i + 1}"
 
 
 def subnet_cidrs(vpc_cidr: str) -> tuple[list[str], list[str]]:
@@ -56,15 +45,6 @@ def ec2_find(ctx, method: str, key: str, resource: str, filters: list | None = N
     pages = ctx.client("ec2").get_paginator(method).paginate(
         Filters=ctx.tag_filters(resource) + (filters or []))
     return [item for page in pages for item in page[key]]
-
-
-def dep_id(deps, name: str) -> str | None:
-    state = deps.get(name)
-    return state["id"] if state else None
-
-
-def planned(name: str) -> str:
-    return f"{name} (to be created)"
 
 
 # --- VPC -------------------------------------------------------------------------------------
@@ -105,9 +85,9 @@ class Vpc(Resource):
     def delete(self, ctx, state):
         ec2 = ctx.client("ec2")
         delete_once_free(lambda: ec2.delete_vpc(VpcId=state["id"]), gone="InvalidVpcID.NotFound",
-                         busy=["DependencyViolation"], what=f"VPC {state['id']}", timeout=LINGER_TIMEOUT)
+                         busy=["DependencyViolation"], timeout=LINGER_TIMEOUT, clock=ctx.clock)
         wait_until(lambda: not ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [state["id"]]}])["Vpcs"],
-                   what=f"VPC {state['id']} to be deleted")
+                   what=f"VPC {state['id']} to be deleted", clock=ctx.clock)
 
     def outputs(self, state):
         return {"vpc-id": state["id"]}
@@ -139,24 +119,25 @@ class InternetGateway(Resource):
         ec2, vpc = ctx.client("ec2"), dep_id(deps, VPC)
         for other in state["vpcs"]:
             if other != vpc:
-                self._detach(ec2, state["id"], other)
+                self._detach(ctx, state["id"], other)
         if vpc not in state["vpcs"]:
             with tolerate("Resource.AlreadyAssociated"):
                 ec2.attach_internet_gateway(InternetGatewayId=state["id"], VpcId=vpc)
         return {"id": state["id"], "vpcs": [vpc]}
 
     @staticmethod
-    def _detach(ec2, gateway_id, vpc_id):
+    def _detach(ctx, gateway_id, vpc_id):
         # DependencyViolation while addresses mapped in the VPC are being released
+        ec2 = ctx.client("ec2")
         with tolerate("Gateway.NotAttached"):
             retry_on(["DependencyViolation"],
                      lambda: ec2.detach_internet_gateway(InternetGatewayId=gateway_id, VpcId=vpc_id),
-                     what=f"detaching {gateway_id}", timeout=LINGER_TIMEOUT)
+                     timeout=LINGER_TIMEOUT, clock=ctx.clock)
 
     def delete(self, ctx, state):
         ec2 = ctx.client("ec2")
         for vpc in state["vpcs"]:
-            self._detach(ec2, state["id"], vpc)
+            self._detach(ctx, state["id"], vpc)
         with tolerate("InvalidInternetGatewayID.NotFound"):
             ec2.delete_internet_gateway(InternetGatewayId=state["id"])
 
@@ -209,8 +190,7 @@ class Subnet(Resource):
     def delete(self, ctx, state):
         ec2 = ctx.client("ec2")
         with tolerate("InvalidSubnetID.NotFound"):
-            retry_on(["DependencyViolation"], lambda: ec2.delete_subnet(SubnetId=state["id"]),
-                     what=f"subnet {state['id']}", timeout=LINGER_TIMEOUT)
+            retry_on(["DependencyViolation"], lambda: ec2.delete_subnet(SubnetId=state["id"]), timeout=LINGER_TIMEOUT, clock=ctx.clock)
 
     def outputs(self, state):
         return {"subnet-id": state["id"], "zone": state["zone"]}
@@ -270,7 +250,7 @@ class RouteTable(Resource):
         routes, subnets = self._wanted(deps)
         # A route table just created may not be visible to the next call yet.
         eventually = lambda call: retry_on(["InvalidRouteTableID.NotFound"], call,  # noqa: E731
-                                           what=f"route table {table}", timeout=120, delay=2)
+                                           timeout=120, delay=2, clock=ctx.clock)
         for cidr, target in sorted(routes.items()):
             have = state["routes"].get(cidr)
             if have == target:
@@ -322,8 +302,7 @@ class RouteTable(Resource):
             with tolerate("InvalidAssociationID.NotFound"):
                 ec2.disassociate_route_table(AssociationId=assoc)
         with tolerate("InvalidRouteTableID.NotFound"):
-            retry_on(["DependencyViolation"], lambda: ec2.delete_route_table(RouteTableId=state["id"]),
-                     what=f"route table {state['id']}", timeout=LINGER_TIMEOUT)
+            retry_on(["DependencyViolation"], lambda: ec2.delete_route_table(RouteTableId=state["id"]), timeout=LINGER_TIMEOUT, clock=ctx.clock)
 
     def outputs(self, state):
         return {"route-table-id": state["id"]}
@@ -431,8 +410,7 @@ class SecurityGroup(Resource):
     def delete(self, ctx, state):
         ec2 = ctx.client("ec2")
         with tolerate("InvalidGroup.NotFound"):
-            retry_on(["DependencyViolation"], lambda: ec2.delete_security_group(GroupId=state["id"]),
-                     what=f"security group {state['id']}", timeout=LINGER_TIMEOUT)
+            retry_on(["DependencyViolation"], lambda: ec2.delete_security_group(GroupId=state["id"]), timeout=LINGER_TIMEOUT, clock=ctx.clock)
 
     def outputs(self, state):
         return {"group-id": state["id"]}
@@ -602,4 +580,4 @@ def inventory(ctx) -> dict:
     }
 
 
-register(Layer("network", build, inventory))
+LAYER = Layer("network", build, inventory)

@@ -30,47 +30,27 @@ import secrets
 
 from botocore.exceptions import ClientError
 
-from provisioning import iam as iam_recipes
 from provisioning import naming
 from provisioning.config import StackConfig
-from provisioning.context import STACK_TAG
-from provisioning.layers import LAYERS, Layer, register
-from provisioning.layers.data import KmsKey
+from provisioning.errors import (UNIMPLEMENTED, StackError, emulator_lacks, error_code,
+                                 report_not_deleted, tolerate)
+from provisioning.layer import Layer
 from provisioning.outputs import Parameters, parameter_path
-from provisioning.recipes import GeneratedSecret, LambdaFunction, LogGroup, retry_role_propagation, zip_code
-from provisioning.resource import (Drift, Resource, StackError, error_code, tolerate,
-                                   waiter_config)
+from provisioning.policy import document, trust
+from provisioning.recipe_names import (APPLICATION, AUTO_SCALING_GROUP, CI_ROLE, CODEDEPLOY_ROLE, DEAD_LETTER,
+                                       DEPLOY_BUCKET, DJANGO_SECRET, FAILURE_DESTINATION, FAILURE_QUEUE, GROUP,
+                                       HOSTED_ZONE, IMAGE_ROLE, LAMBDA, LAMBDA_LOGS, LAMBDA_ROLE, MAIL_DNS, OIDC,
+                                       PERMISSION, QUEUE, SES_IDENTITY, SNS_KEY, SUBSCRIPTION, TARGET_GROUP,
+                                       TOKEN_TABLE, TOPIC)
+from provisioning.recipes.kms_key import KmsKey
+from provisioning.recipes.lambda_function import LambdaFunction, zip_code
+from provisioning.recipes.log_group import LogGroup
+from provisioning.recipes.role import Role
+from provisioning.recipes.secret import GeneratedSecret
+from provisioning.resource import Drift, Resource, planned
+from provisioning.retry import retry_role_propagation
+from provisioning.route53 import all_record_sets, change_records, find_public_zone, record_change
 
-SNS_KEY = "pipeline.kms.sns"
-TOPIC = "pipeline.topic"
-LAMBDA_ROLE = "pipeline.role.lambda"
-LAMBDA_LOGS = "pipeline.lambda-log-group"
-LAMBDA = "pipeline.lambda"
-PERMISSION = "pipeline.lambda-permission"
-SUBSCRIPTION = "pipeline.subscription"
-SES_IDENTITY = "pipeline.ses-identity"
-MAIL_DNS = "pipeline.dns.mail"
-DEAD_LETTER = "pipeline.queue.dead-letter"
-QUEUE = "pipeline.queue"
-CODEDEPLOY_ROLE = "pipeline.role.codedeploy"
-APPLICATION = "pipeline.codedeploy.application"
-GROUP = "pipeline.codedeploy.group"
-OIDC = "pipeline.github-oidc"
-CI_ROLE = "pipeline.role.ci"
-IMAGE_ROLE = "pipeline.role.image"
-FAILURE_QUEUE = "pipeline.queue.lambda-failures"
-FAILURE_DESTINATION = "pipeline.lambda-failure-destination"
-DJANGO_SECRET = "pipeline.secret.django"
-
-# Other layers' recipes this layer comes after (when those layers are registered).
-DEPLOY_BUCKET = "data.bucket.deploy"
-TOKEN_TABLE = "data.token-table"
-AUTO_SCALING_GROUP = "compute.asg"
-TARGET_GROUP = "compute.target-group"
-HOSTED_ZONE = "compute.hosted-zone"
-
-BUNDLE_PREFIX = "bundles/"
-LAMBDA_PREFIX = "lambda/"
 LAMBDA_RUNTIME = "python3.12"
 LAMBDA_TIMEOUT = 30
 LAMBDA_MEMORY = 128
@@ -84,52 +64,11 @@ GITHUB_IMAGE_ENVIRONMENT = "image"
 # GitHub's OIDC certificate thumbprints (AWS now trusts GitHub through its own CA store, but the API
 # still takes a list).
 GITHUB_THUMBPRINTS = ["6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8759bf075b76b750d4f2df264fcd"]
-ROLE_PROPAGATION_TIMEOUT = 120
 MAX_RECEIVE_COUNT = 5
 # SNS invokes the Lambda asynchronously: Lambda retries a failed invocation (at most 2 times) and
 # then hands the event to the on-failure destination; an event older than this goes there unretried.
 LAMBDA_RETRIES = 2
 LAMBDA_MAX_EVENT_AGE = 3600
-
-
-def registered(*names: str) -> tuple[str, ...]:
-    """The names whose layer is registered (data and compute come before this layer)."""
-    return tuple(n for n in names if n.split(".", 1)[0] in LAYERS)
-
-
-def emulator_lacks(error: BaseException, client=None) -> bool:
-    """The emulator (moto) does not implement the operation: NotImplementedError in-process; in
-    server mode a message saying so, or a bare 500 from an endpoint that is not AWS's. Real AWS
-    never answers this way; callers report it instead of failing."""
-    if isinstance(error, NotImplementedError):
-        return True
-    if not isinstance(error, ClientError):
-        return False
-    message = error.response.get("Error", {}).get("Message", "")
-    if "not been implemented" in message or "not yet implemented" in message:
-        return True
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    endpoint = (getattr(getattr(client, "meta", None), "endpoint_url", "") or "").split("/")[2:3]
-    emulated = bool(endpoint) and not endpoint[0].split(":")[0].endswith((".amazonaws.com", ".amazonaws.com.cn"))
-    return status == 500 and emulated
-
-
-def report_not_deleted(ctx, what: str, error: BaseException) -> None:
-    ctx.reporter.note(f"NOT DELETED: {what}: the AWS endpoint does not implement this call "
-                      f"({type(error).__name__}); delete it by hand if this is a real account")
-
-
-def policy_document(statements: list[dict]) -> dict:
-    return {"Version": "2012-10-17", "Statement": statements}
-
-
-def as_policy(value) -> dict:
-    """IAM returns policy documents URL-decoded as dicts (boto3) or as JSON strings."""
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def tag_dict(ctx, name: str) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in ctx.tags(name)}
 
 
 def bucket_name(ctx, purpose: str = "deploy") -> str:
@@ -152,17 +91,8 @@ def queue_arn(ctx, dead_letter: bool = False) -> str:
     return ctx.arn("sqs", naming.queue(ctx.stack, dead_letter))
 
 
-def failure_queue_name(stack: str) -> str:
-    """The verification Lambda's on-failure destination (events whose e-mail could not be sent)."""
-    return f"{naming.lambda_function(stack)}-failures"
-
-
 def failure_queue_arn(ctx) -> str:
-    return ctx.arn("sqs", failure_queue_name(ctx.stack))
-
-
-def secret_name(stack: str) -> str:
-    return f"cloudsite/{stack}/django-secret-key"
+    return ctx.arn("sqs", naming.lambda_failure_queue(ctx.stack))
 
 
 # --- KMS key for the topic -------------------------------------------------------------------
@@ -171,14 +101,6 @@ def sns_key_statements(ctx) -> list[dict]:
     return [{"Sid": "SnsForThisAccount", "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
              "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",
              "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}}}]
-
-
-class TopicKey(KmsKey):
-    """The topic's key: the data layer's key recipe (found by alias, rotation on, the same
-    deletion window), with SNS's statement in its policy."""
-
-    def __init__(self):
-        super().__init__("sns", "SNS verification topic", layer="pipeline", statements=sns_key_statements)
 
 
 # --- SNS topic -------------------------------------------------------------------------------
@@ -198,7 +120,7 @@ class Topic(Resource):
 
     def _key(self, deps) -> str:
         key = deps.get(SNS_KEY)
-        return key["arn"] if key else f"{SNS_KEY} (to be created)"
+        return key["arn"] if key else planned(SNS_KEY)
 
     def create(self, ctx, deps):
         arn = ctx.client("sns").create_topic(
@@ -224,25 +146,7 @@ class Topic(Resource):
 
 
 # --- IAM roles -------------------------------------------------------------------------------
-class Role(iam_recipes.Role):
-    """An IAM role with inline policies only (every action and ARN named here): the shared role
-    recipe, with the trust and the policies given by each subclass."""
-
-    def __init__(self, name: str, purpose: str, description: str, depends_on: tuple[str, ...] = ()):
-        super().__init__(name, lambda stack: naming.role(stack, purpose), "", description,
-                         lambda ctx, deps: self.policies(ctx), depends_on)
-        self.purpose = purpose
-
-    def trust_document(self, ctx) -> dict:
-        return self.trust(ctx)
-
-    def trust(self, ctx) -> dict:
-        raise NotImplementedError
-
-    def policies(self, ctx) -> dict[str, dict]:
-        raise NotImplementedError
-
-
+# Inline policies only (every action and ARN named here); each role gives its trust and policies.
 def github_trust(ctx, environment: str) -> dict:
     """Trusted by GitHub Actions jobs of the stack's repository that run in the GitHub
     ``environment``. A job that declares ``environment:`` gets the OIDC subject
@@ -251,7 +155,7 @@ def github_trust(ctx, environment: str) -> dict:
     deployment branch rule (README, CI). One environment per role: a job can assume only its own."""
     repository = ctx.config.pipeline.github_repository
     provider = ctx.arn("iam", f"oidc-provider/{GITHUB_OIDC_HOST}", region=False)
-    return policy_document([{
+    return document(*[{
         "Effect": "Allow", "Principal": {"Federated": provider},
         "Action": "sts:AssumeRoleWithWebIdentity",
         "Condition": {"StringEquals": {f"{GITHUB_OIDC_HOST}:aud": "sts.amazonaws.com",
@@ -260,20 +164,21 @@ def github_trust(ctx, environment: str) -> dict:
 
 
 def service_trust(service: str, ctx) -> dict:
-    return iam_recipes.trust(service, ctx.account_id)
+    return trust(service, ctx.account_id)
 
 
 class LambdaRole(Role):
     def __init__(self):
-        super().__init__(LAMBDA_ROLE, "lambda", "cloudsite verification mail Lambda: SES, its table, its logs")
+        super().__init__(LAMBDA_ROLE, "lambda", "cloudsite verification mail Lambda: SES, its table, its logs",
+                         trust=self.trust_policy, policies=self.inline_policies)
 
-    def trust(self, ctx):
+    def trust_policy(self, ctx):
         return service_trust("lambda.amazonaws.com", ctx)
 
-    def policies(self, ctx):
+    def inline_policies(self, ctx, deps):
         domain = ctx.config.domain
         log_group = ctx.arn("logs", f"log-group:/aws/lambda/{naming.lambda_function(ctx.stack)}")
-        return {"verification-mail": policy_document([
+        return {"verification-mail": document(*[
             # SES authorises a send on the sender's identity and, while the account is in the SES
             # sandbox, on every recipient's identity too (SES Developer Guide, "Identity and access
             # management in Amazon SES": the sandbox's restrictions prevent some policies; "Request
@@ -300,16 +205,17 @@ class CodeDeployRole(Role):
     group: the actions of AWSCodeDeployRole that this uses, writes limited to this stack's group."""
 
     def __init__(self):
-        super().__init__(CODEDEPLOY_ROLE, "codedeploy", "cloudsite CodeDeploy service role")
+        super().__init__(CODEDEPLOY_ROLE, "codedeploy", "cloudsite CodeDeploy service role",
+                         trust=self.trust_policy, policies=self.inline_policies)
 
-    def trust(self, ctx):
+    def trust_policy(self, ctx):
         return service_trust("codedeploy.amazonaws.com", ctx)
 
-    def policies(self, ctx):
+    def inline_policies(self, ctx, deps):
         asg = ctx.arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/"
                       + naming.auto_scaling_group(ctx.stack))
         target_group = ctx.arn("elasticloadbalancing", f"targetgroup/{naming.target_group(ctx.stack)}/*")
-        return {"in-place-deployments": policy_document([
+        return {"in-place-deployments": document(*[
             {"Sid": "ReadWhatItDeploysTo", "Effect": "Allow", "Resource": "*",
              "Action": ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLifecycleHooks",
                         "autoscaling:DescribeScalingActivities", "ec2:DescribeInstances",
@@ -331,18 +237,18 @@ class CiRole(Role):
 
     def __init__(self):
         super().__init__(CI_ROLE, "ci", "cloudsite CI: upload bundles, deploy, update the Lambda's code",
-                         depends_on=(OIDC,))
+                         trust=self.trust_policy, policies=self.inline_policies, depends_on=(OIDC,))
 
-    def trust(self, ctx):
+    def trust_policy(self, ctx):
         return github_trust(ctx, GITHUB_DEPLOY_ENVIRONMENT)
 
-    def policies(self, ctx):
+    def inline_policies(self, ctx, deps):
         application = naming.codedeploy_application(ctx.stack)
         group = naming.codedeploy_group(ctx.stack)
         deploy_bucket = bucket_name(ctx)
-        return {"deploy": policy_document([
+        return {"deploy": document(*[
             {"Sid": "UploadBundles", "Effect": "Allow", "Action": ["s3:PutObject"],
-             "Resource": [f"arn:{ctx.partition}:s3:::{deploy_bucket}/{BUNDLE_PREFIX}*"]},
+             "Resource": [f"arn:{ctx.partition}:s3:::{deploy_bucket}/{naming.BUNDLE_PREFIX}*"]},
             {"Sid": "EncryptBundlesWithTheBucketKey", "Effect": "Allow", "Action": ["kms:GenerateDataKey"],
              "Resource": [ctx.arn("kms", "key/*")],
              "Condition": {"StringEquals": {"kms:ViaService": f"s3.{ctx.region}.amazonaws.com"},
@@ -384,20 +290,18 @@ class ImageRole(Role):
 
     def __init__(self):
         super().__init__(IMAGE_ROLE, "image", "cloudsite image bake: builder instances and AMIs",
-                         depends_on=(OIDC,))
+                         trust=self.trust_policy, policies=self.inline_policies, depends_on=(OIDC,))
 
-    def trust(self, ctx):
+    def trust_policy(self, ctx):
         return github_trust(ctx, GITHUB_IMAGE_ENVIRONMENT)
 
-    def policies(self, ctx):
-        from provisioning.layers.image import BASE_IMAGES
-
+    def inline_policies(self, ctx, deps):
         stack, p = ctx.stack, ctx.partition
         builder = naming.role(stack, "image-builder")
-        ours = {"StringEquals": {f"aws:ResourceTag/{STACK_TAG}": stack}}
+        ours = {"StringEquals": {f"aws:ResourceTag/{naming.STACK_TAG}": stack}}
         ec2 = lambda kind: ctx.arn("ec2", f"{kind}/*")  # noqa: E731
         signals = ctx.arn("ssm", f"parameter{naming.bake_signal(stack)}*")
-        return {"bake": policy_document([
+        return {"bake": document(*[
             # EC2's Describe* actions have no resource-level permissions ("Actions, resources, and
             # condition keys for Amazon EC2"): the engine finds the network and the images by tags
             {"Sid": "FindTheStack", "Effect": "Allow", "Resource": "*",
@@ -414,7 +318,7 @@ class ImageRole(Role):
              "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": naming.kms_alias(stack, "ebs")}}},
             # AWS's public parameters have no account in their ARN
             {"Sid": "BaseImageParameters", "Effect": "Allow", "Action": ["ssm:GetParameter"],
-             "Resource": [f"arn:{p}:ssm:{ctx.region}::parameter{name}" for name in BASE_IMAGES.values()]},
+             "Resource": [f"arn:{p}:ssm:{ctx.region}::parameter{name}" for name in naming.BASE_IMAGES.values()]},
             {"Sid": "BakeSignals", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:DeleteParameters"],
              "Resource": [signals]},
             {"Sid": "ReadTheBuilderRole", "Effect": "Allow",
@@ -435,7 +339,7 @@ class ImageRole(Role):
             # ec2:CreateAction, EC2 User Guide, "Grant permission to tag resources during creation")
             {"Sid": "LaunchBuilders", "Effect": "Allow", "Action": ["ec2:RunInstances"],
              "Resource": [ec2("instance"), ec2("volume")],
-             "Condition": {"StringEquals": {f"aws:RequestTag/{STACK_TAG}": stack}}},
+             "Condition": {"StringEquals": {f"aws:RequestTag/{naming.STACK_TAG}": stack}}},
             # the network interface a launch makes is not tagged (the launch tags instance and volume)
             {"Sid": "LaunchFromTheStacksNetwork", "Effect": "Allow", "Action": ["ec2:RunInstances"],
              "Resource": [ec2("subnet"), ec2("security-group"), ec2("network-interface"),
@@ -443,7 +347,7 @@ class ImageRole(Role):
             {"Sid": "TagWhatItCreates", "Effect": "Allow", "Action": ["ec2:CreateTags"],
              "Resource": [ec2("instance"), ec2("volume"), f"arn:{p}:ec2:{ctx.region}::image/*"],
              "Condition": {"StringEquals": {"ec2:CreateAction": ["RunInstances", "CreateImage"],
-                                            f"aws:RequestTag/{STACK_TAG}": stack}}},
+                                            f"aws:RequestTag/{naming.STACK_TAG}": stack}}},
             {"Sid": "StopImageAndTerminateItsBuilders", "Effect": "Allow",
              "Action": ["ec2:StopInstances", "ec2:TerminateInstances", "ec2:CreateImage"],
              "Resource": [ec2("instance")], "Condition": ours},
@@ -455,7 +359,7 @@ class ImageRole(Role):
             # (CreateImage's TagSpecifications ResourceType "snapshot") would remove the need.
             {"Sid": "TagItsNewSnapshots", "Effect": "Allow", "Action": ["ec2:CreateTags"],
              "Resource": [f"arn:{p}:ec2:{ctx.region}::snapshot/*"],
-             "Condition": {"StringEquals": {f"aws:RequestTag/{STACK_TAG}": stack}}},
+             "Condition": {"StringEquals": {f"aws:RequestTag/{naming.STACK_TAG}": stack}}},
             {"Sid": "ItsImagesAndSnapshots", "Effect": "Allow",
              "Action": ["ec2:DeregisterImage", "ec2:DeleteSnapshot"],
              "Resource": [f"arn:{p}:ec2:{ctx.region}::image/*", f"arn:{p}:ec2:{ctx.region}::snapshot/*"],
@@ -479,7 +383,7 @@ class GithubOidcProvider(Resource):
             raise
         tags = {t["Key"]: t["Value"] for t in provider.get("Tags", [])}
         return [{"id": self.arn(ctx), "clients": sorted(provider.get("ClientIDList", [])),
-                 "owner": tags.get(STACK_TAG)}]
+                 "owner": tags.get(naming.STACK_TAG)}]
 
     def create(self, ctx, deps):
         iam = ctx.client("iam")
@@ -511,12 +415,6 @@ class GithubOidcProvider(Resource):
 
 
 # --- Lambda ----------------------------------------------------------------------------------
-class LambdaLogGroup(LogGroup):
-    def __init__(self):
-        super().__init__(LAMBDA_LOGS, lambda stack: f"/aws/lambda/{naming.lambda_function(stack)}",
-                         LOG_RETENTION_DAYS)
-
-
 def lambda_code():
     """The zip, its hex digest (the S3 key) and Lambda's CodeSha256 (base64 of the digest)."""
     from deploy.lambda_zip import build_lambda_zip
@@ -533,7 +431,7 @@ class VerificationLambda(LambdaFunction):
         from deploy.lambda_zip import HANDLER
 
         self.handler = HANDLER
-        self.depends_on = (LAMBDA_ROLE, LAMBDA_LOGS, SES_IDENTITY, *registered(DEPLOY_BUCKET, TOKEN_TABLE))
+        self.depends_on = (LAMBDA_ROLE, LAMBDA_LOGS, SES_IDENTITY, *DEPLOY_BUCKET, TOKEN_TABLE)
 
     def function_name(self, ctx) -> str:
         return naming.lambda_function(ctx.stack)
@@ -662,17 +560,6 @@ class SesIdentity(Resource):
         return {"identity": state["id"], "verified": state["verified"]}
 
 
-def public_zone(ctx) -> tuple[str, str] | None:
-    """(zone id, zone name) of the public hosted zone holding the stack's domain (``[dns] zone``,
-    by default the domain itself: the compute layer's ``compute.hosted-zone``)."""
-    name = getattr(ctx.config, "hosted_zone", ctx.config.domain).rstrip(".") + "."
-    zones = ctx.client("route53").list_hosted_zones_by_name(DNSName=name, MaxItems="5")["HostedZones"]
-    for zone in zones:
-        if zone["Name"] == name and not zone.get("Config", {}).get("PrivateZone"):
-            return zone["Id"].rsplit("/", 1)[-1], name
-    return None
-
-
 class MailRecords(Resource):
     """DKIM CNAMEs, and the MAIL FROM domain's MX and SPF TXT, in the public hosted zone. The SPF
     record goes on the MAIL FROM subdomain (which SES's envelope sender uses, and this stack owns
@@ -680,7 +567,7 @@ class MailRecords(Resource):
     name, service, kind = MAIL_DNS, "route53", "DNS records"
 
     def __init__(self):
-        self.depends_on = (SES_IDENTITY, *registered(HOSTED_ZONE))
+        self.depends_on = (SES_IDENTITY, HOSTED_ZONE)
 
     def wanted(self, ctx, deps) -> dict[tuple[str, str], list[str]]:
         identity = deps.get(SES_IDENTITY)
@@ -697,45 +584,34 @@ class MailRecords(Resource):
                 (name == f"{mail_from}." and kind in ("MX", "TXT")))
 
     def find_all(self, ctx, deps):
-        zone = public_zone(ctx)
+        zone = find_public_zone(ctx, ctx.config.hosted_zone)
         if zone is None:
             return []
-        zone_id, _ = zone
+        zone_id = zone["id"]
         records = {key: sorted(r["Value"] for r in record.get("ResourceRecords", []))
                    for key, record in self._current(ctx, zone_id).items()}
         return [{"id": zone_id, "records": records}] if records else []
 
     def _current(self, ctx, zone_id: str) -> dict[tuple[str, str], dict]:
         """This stack's mail records in the zone, as Route53 holds them (a DELETE must match)."""
-        found = {}
-        pages = ctx.client("route53").get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id)
-        for page in pages:
-            for record in page["ResourceRecordSets"]:
-                if self._ours(ctx, record["Name"], record["Type"]):
-                    found[(record["Name"], record["Type"])] = record
-        return found
+        return {(record["Name"], record["Type"]): record for record in all_record_sets(ctx, zone_id)
+                if self._ours(ctx, record["Name"], record["Type"])}
 
     def _change(self, ctx, zone_id: str, changes: list[dict]) -> None:
-        if not changes:
-            return
-        route53 = ctx.client("route53")
-        change = route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={
-            "Comment": f"cloudsite {ctx.stack}: SES DKIM and MAIL FROM", "Changes": changes})["ChangeInfo"]
-        route53.get_waiter("resource_record_sets_changed").wait(Id=change["Id"], WaiterConfig=waiter_config(5, 60))
+        change_records(ctx, zone_id, changes, f"cloudsite {ctx.stack}: SES DKIM and MAIL FROM")
 
     @staticmethod
-    def _record(action: str, name: str, kind: str, values: list[str], ttl: int = 1800) -> dict:
-        return {"Action": action, "ResourceRecordSet": {"Name": name, "Type": kind, "TTL": ttl,
-                                                        "ResourceRecords": [{"Value": v} for v in values]}}
+    def _record(action: str, name: str, kind: str, values: list[str]) -> dict:
+        return record_change(action, name, kind, values, ttl=1800)
 
     def create(self, ctx, deps):
-        zone = public_zone(ctx)
+        zone = find_public_zone(ctx, ctx.config.hosted_zone)
         if zone is None:
-            raise StackError(f"no public hosted zone {getattr(ctx.config, 'hosted_zone', ctx.config.domain)}: "
+            raise StackError(f"no public hosted zone {ctx.config.hosted_zone}: "
                              "create it (and delegate the domain to it), then run the command again")
         want = self.wanted(ctx, deps)
-        self._change(ctx, zone[0], [self._record("UPSERT", n, k, v) for (n, k), v in sorted(want.items())])
-        return {"id": zone[0], "records": want}
+        self._change(ctx, zone["id"], [self._record("UPSERT", n, k, v) for (n, k), v in sorted(want.items())])
+        return {"id": zone["id"], "records": want}
 
     def drift(self, ctx, state, deps):
         want = self.wanted(ctx, deps)
@@ -807,7 +683,7 @@ class Queue(Resource):
     def create(self, ctx, deps):
         sqs, want = ctx.client("sqs"), self.attributes(ctx)
         url = sqs.create_queue(QueueName=self.queue_name(ctx), Attributes=want,
-                               tags=tag_dict(ctx, self.name))["QueueUrl"]
+                               tags=ctx.tag_dict(self.name))["QueueUrl"]
         return {"id": url, "url": url, "arn": queue_arn(ctx, self.dead_letter), "attributes": want}
 
     def drift(self, ctx, state, deps):
@@ -838,7 +714,7 @@ class FailureQueue(Queue):
         self.dead_letter, self.name, self.depends_on = True, FAILURE_QUEUE, ()
 
     def queue_name(self, ctx) -> str:
-        return failure_queue_name(ctx.stack)
+        return naming.lambda_failure_queue(ctx.stack)
 
     def attributes(self, ctx) -> dict[str, str]:
         return {"MessageRetentionPeriod": "1209600", "SqsManagedSseEnabled": "true"}
@@ -877,7 +753,7 @@ class FailureDestination(Resource):
         # visible yet (InvalidParameterValueException naming the role): retried for a bounded time
         retry_role_propagation(lambda: ctx.client("lambda").put_function_event_invoke_config(
             FunctionName=name, MaximumRetryAttempts=want["retries"], MaximumEventAgeInSeconds=want["max_age"],
-            DestinationConfig={"OnFailure": {"Destination": want["on_failure"]}}), what=f"Lambda {name}")
+            DestinationConfig={"OnFailure": {"Destination": want["on_failure"]}}), clock=ctx.clock)
         return {"id": name, **want}
 
     def create(self, ctx, deps):
@@ -894,7 +770,7 @@ class FailureDestination(Resource):
         try:
             with tolerate("ResourceNotFoundException"):
                 ctx.client("lambda").delete_function_event_invoke_config(FunctionName=state["id"])
-        except (NotImplementedError, ClientError) as error:
+        except UNIMPLEMENTED as error:
             if not emulator_lacks(error, ctx.client("lambda")):
                 raise
             report_not_deleted(ctx, f"Lambda event invoke config of {state['id']}", error)
@@ -932,7 +808,7 @@ class Application(Resource):
         try:
             with tolerate("ApplicationDoesNotExistException"):
                 ctx.client("codedeploy").delete_application(applicationName=state["id"])
-        except (NotImplementedError, ClientError) as error:
+        except UNIMPLEMENTED as error:
             if not emulator_lacks(error, ctx.client("codedeploy")):
                 raise
             report_not_deleted(ctx, f"CodeDeploy application {state['id']}", error)
@@ -942,7 +818,7 @@ class DeploymentGroup(Resource):
     name, service, kind = GROUP, "codedeploy", "CodeDeploy deployment group"
 
     def __init__(self):
-        self.depends_on = (APPLICATION, CODEDEPLOY_ROLE, *registered(AUTO_SCALING_GROUP, TARGET_GROUP))
+        self.depends_on = (APPLICATION, CODEDEPLOY_ROLE, AUTO_SCALING_GROUP, TARGET_GROUP)
 
     def wanted(self, ctx) -> dict:
         return {
@@ -983,8 +859,7 @@ class DeploymentGroup(Resource):
         with tolerate("DeploymentGroupAlreadyExistsException"):
             retry_role_propagation(lambda: client.create_deployment_group(
                 applicationName=naming.codedeploy_application(ctx.stack),
-                deploymentGroupName=naming.codedeploy_group(ctx.stack), tags=ctx.tags(self.name), **want),
-                what="deployment group")
+                deploymentGroupName=naming.codedeploy_group(ctx.stack), tags=ctx.tags(self.name), **want), clock=ctx.clock)
         return {"id": naming.codedeploy_group(ctx.stack), **want}
 
     def drift(self, ctx, state, deps):
@@ -1001,7 +876,7 @@ class DeploymentGroup(Resource):
         want = self.wanted(ctx)
         retry_role_propagation(lambda: ctx.client("codedeploy").update_deployment_group(
             applicationName=naming.codedeploy_application(ctx.stack),
-            currentDeploymentGroupName=state["id"], **want), what="deployment group")
+            currentDeploymentGroupName=state["id"], **want), clock=ctx.clock)
         return {"id": state["id"], **want}
 
     def delete(self, ctx, state):
@@ -1009,7 +884,7 @@ class DeploymentGroup(Resource):
             with tolerate("DeploymentGroupDoesNotExistException", "ApplicationDoesNotExistException"):
                 ctx.client("codedeploy").delete_deployment_group(
                     applicationName=naming.codedeploy_application(ctx.stack), deploymentGroupName=state["id"])
-        except (NotImplementedError, ClientError) as error:
+        except UNIMPLEMENTED as error:
             if not emulator_lacks(error, ctx.client("codedeploy")):
                 raise
             report_not_deleted(ctx, f"CodeDeploy deployment group {state['id']}", error)
@@ -1020,14 +895,15 @@ class DjangoSecret(GeneratedSecret):
     """Generated here, stored in Secrets Manager, read by the deploy hook; never printed."""
 
     def __init__(self):
-        super().__init__(DJANGO_SECRET, secret_name, "DJANGO_SECRET_KEY (signing and HMAC key)",
+        super().__init__(DJANGO_SECRET, naming.django_secret, "DJANGO_SECRET_KEY (signing and HMAC key)",
                          lambda ctx: secrets.token_urlsafe(50))
 
 
 # --- The layer -------------------------------------------------------------------------------
 def build(config: StackConfig) -> list[Resource]:
     resources: list[Resource] = [
-        TopicKey(), Topic(), LambdaRole(), LambdaLogGroup(), VerificationLambda(), LambdaPermission(),
+        KmsKey("sns", "SNS verification topic", layer="pipeline", statements=sns_key_statements), Topic(), LambdaRole(), LogGroup(LAMBDA_LOGS, lambda stack: f"/aws/lambda/{naming.lambda_function(stack)}",
+                                          LOG_RETENTION_DAYS), VerificationLambda(), LambdaPermission(),
         Subscription(), SesIdentity(), MailRecords(), Queue(dead_letter=True), Queue(dead_letter=False),
         CodeDeployRole(), Application(), DeploymentGroup(), GithubOidcProvider(), CiRole(), ImageRole(),
         DjangoSecret(), FailureQueue(), FailureDestination(),
@@ -1095,10 +971,10 @@ def inventory(ctx) -> dict:
             applicationName=naming.codedeploy_application(stack))["deploymentGroups"])
         if naming.codedeploy_application(stack) in ctx.client("codedeploy").list_applications()["applications"] else 0,
         "secrets": len([s for s in secrets_list if not s.get("DeletedDate")]),
-        "lambda_zips": ctx.client("s3").list_objects_v2(Bucket=bucket_name(ctx), Prefix=LAMBDA_PREFIX).get("KeyCount", 0),
+        "lambda_zips": ctx.client("s3").list_objects_v2(Bucket=bucket_name(ctx), Prefix=naming.LAMBDA_PREFIX).get("KeyCount", 0),
         "parameters": sum(len(page["Parameters"]) for page in ctx.client("ssm").get_paginator(
             "get_parameters_by_path").paginate(Path=parameter_path(stack, "pipeline"))),
     }
 
 
-register(Layer("pipeline", build, inventory))
+LAYER = Layer("pipeline", build, inventory)

@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 from provisioning import naming
 from provisioning.cli import EXIT_FAILED, ProvisioningCommand
 from provisioning.layers.pipeline import lambda_code
-from provisioning.resource import waiter_config
+from provisioning.retry import waiter_config
 
 
 class Command(ProvisioningCommand):

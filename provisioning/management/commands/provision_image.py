@@ -1,4 +1,5 @@
 from provisioning.cli import LayerCommand
+from provisioning.context import RunOptions
 
 
 class Command(LayerCommand):
@@ -13,12 +14,5 @@ class Command(LayerCommand):
         super().add_arguments(parser)
         parser.add_argument("--rebake", action="store_true", help="bake a new image even if one is up to date")
 
-    def recipes(self, config):
-        from provisioning import layers
-
-        found = layers.resources(config, [self.layer])
-        if self.options.get("rebake"):
-            for recipe in found:
-                if recipe.name == "image.ami":
-                    recipe.force = True
-        return found
+    def run_options(self):
+        return RunOptions(rebake=bool(self.options.get("rebake")))

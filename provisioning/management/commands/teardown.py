@@ -2,6 +2,7 @@ from django.core.management.base import CommandError
 
 from provisioning import layers, leftovers
 from provisioning.cli import EXIT_FAILED, EXIT_USAGE, ProvisioningCommand
+from provisioning.context import RunOptions
 from provisioning.engine import Engine
 
 
@@ -20,6 +21,10 @@ class Command(ProvisioningCommand):
     def resume_hint(self):
         return "Fix that, then run the same teardown again: it deletes what is left."
 
+    def run_options(self):
+        # the data recipes may switch deletion protection off (a protected stack needs the flag)
+        return RunOptions(allow_prod_data=bool(self.options.get("allow_prod_data")))
+
     def run(self, options):
         chosen = [options["layer"]] if options["layer"] else None
         if not options["yes"]:
@@ -34,7 +39,6 @@ class Command(ProvisioningCommand):
                     f"stack {config.name} protects its data ([database] deletion_protection = true in "
                     f"{config.path.name}): teardown refuses to delete the database, buckets and keys unless "
                     "--allow-prod-data is given as well", returncode=EXIT_USAGE)
-            ctx.allow_prod_data = True  # the data recipes may switch deletion protection off
         selected = layers.resources(config, chosen)
         everything = layers.resources(config)
         self._refuse_if_depended_on(ctx, selected, everything)

@@ -1,4 +1,4 @@
-"""IAM recipes the image and compute layers share: a role with inline policies, an instance profile.
+"""IAM recipes every layer shares: a role with inline policies only, an instance profile.
 
 IAM names are account-wide, so a role is found by its name (``naming.role``); a role of that name
 without this stack's tag is refused rather than adopted. Policies are documents built from the
@@ -11,61 +11,39 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-from provisioning.resource import Deps, Drift, Resource, StackError, tolerate, waiter_config
+from provisioning import naming
+from provisioning.errors import StackError, absent_on, tolerate
+from provisioning.policy import canonical
+from provisioning.resource import Deps, Drift, Resource
+from provisioning.retry import retry_on, waiter_config
 
-STACK_TAG = "cloudsite:stack"
 PolicyBuilder = Callable[[object, Deps], "dict[str, dict] | None"]
-
-
-def document(*statements: dict) -> dict:
-    return {"Version": "2012-10-17", "Statement": list(statements)}
-
-
-def allow(sid: str, actions: list[str], resources: list[str] | str, condition: dict | None = None) -> dict:
-    statement = {"Sid": sid, "Effect": "Allow", "Action": sorted(actions),
-                 "Resource": resources if isinstance(resources, str) else sorted(resources)}
-    if condition:
-        statement["Condition"] = condition
-    return statement
-
-
-def trust(service: str, source_account: str | None = None) -> dict:
-    """``service`` may assume the role; with ``source_account``, only while acting for that account
-    (``aws:SourceAccount``, the confused-deputy guard of the IAM User Guide)."""
-    statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
-    if source_account:
-        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
-    return document(statement)
-
-
-def canonical(doc) -> str:
-    if isinstance(doc, str):
-        doc = json.loads(doc)
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
 
 class Role(Resource):
     service, kind = "iam", "IAM role"
 
-    def __init__(self, name: str, role_name: Callable[[str], str], trusted: str, description: str,
+    def __init__(self, name: str, purpose: str, description: str, *, trust: Callable[[object], dict],
                  policies: PolicyBuilder, depends_on: tuple[str, ...] = ()):
-        """``policies(ctx, deps)``: inline policy name -> document, or None while a dependency is
-        not known yet (plan mode)."""
-        self.name, self.role_name, self.trusted, self.description = name, role_name, trusted, description
-        self.policy_builder, self.depends_on = policies, depends_on
+        """``naming.role(stack, purpose)``; ``trust(ctx)``: the trust policy; ``policies(ctx, deps)``:
+        inline policy name -> document, or None while a dependency is not known yet (plan mode)."""
+        self.name, self.purpose, self.description = name, purpose, description
+        self.trust, self.policy_builder, self.depends_on = trust, policies, depends_on
+
+    def role_name(self, stack: str) -> str:
+        return naming.role(stack, self.purpose)
 
     def trust_document(self, ctx) -> dict:
-        return trust(self.trusted)
+        return self.trust(ctx)
 
     def find_all(self, ctx, deps):
         iam, name = ctx.client("iam"), self.role_name(ctx.stack)
-        try:
-            role = iam.get_role(RoleName=name)["Role"]
-        except iam.exceptions.NoSuchEntityException:
+        role = absent_on(lambda: iam.get_role(RoleName=name)["Role"], "NoSuchEntity")
+        if role is None:
             return []
         tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name)["Tags"]}
-        if tags.get(STACK_TAG) != ctx.stack:
-            raise StackError(f"IAM role {name} exists without the tag {STACK_TAG}={ctx.stack}; "
+        if tags.get(naming.STACK_TAG) != ctx.stack:
+            raise StackError(f"IAM role {name} exists without the tag {naming.STACK_TAG}={ctx.stack}; "
                              "it is not this stack's: delete or rename it")
         inline = {}
         for page in iam.get_paginator("list_role_policies").paginate(RoleName=name):
@@ -139,15 +117,19 @@ class Role(Resource):
 class InstanceProfile(Resource):
     service, kind = "iam", "instance profile"
 
-    def __init__(self, name: str, profile_name: Callable[[str], str], role: Role):
-        self.name, self.profile_name, self.role = name, profile_name, role
+    def __init__(self, name: str, purpose: str, role: Role):
+        """``naming.instance_profile(stack, purpose)``, holding ``role``."""
+        self.name, self.purpose, self.role = name, purpose, role
         self.depends_on = (role.name,)
+
+    def profile_name(self, stack: str) -> str:
+        return naming.instance_profile(stack, self.purpose)
 
     def find_all(self, ctx, deps):
         iam, name = ctx.client("iam"), self.profile_name(ctx.stack)
-        try:
-            profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
-        except iam.exceptions.NoSuchEntityException:
+        profile = absent_on(lambda: iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"],
+                            "NoSuchEntity")
+        if profile is None:
             return []
         return [{"id": name, "arn": profile["Arn"], "roles": sorted(r["RoleName"] for r in profile["Roles"])}]
 
@@ -191,3 +173,10 @@ class InstanceProfile(Resource):
 PROFILE_PROPAGATION_TIMEOUT = 120
 PROFILE_NOT_VISIBLE = ("InvalidParameterValue", "ValidationError")
 PROFILE_MESSAGE = "instance profile"
+
+
+def retry_profile_propagation(call, *, clock):
+    """``call`` (a launch naming a new instance profile), retried while EC2 or Auto Scaling do not
+    see the profile yet."""
+    return retry_on(PROFILE_NOT_VISIBLE, call, clock=clock, message=PROFILE_MESSAGE,
+                    timeout=PROFILE_PROPAGATION_TIMEOUT)
