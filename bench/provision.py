@@ -8,7 +8,7 @@ The figures that matter: a re-run on an up-to-date stack makes 0 mutating calls;
 latency added to every AWS call (a botocore hook that sleeps), the wall time of a whole-stack apply
 (``provision_all``: every layer in one graph) against its critical path, the longest chain of
 dependent calls times the latency. A ratio near 1 means the engine starts every resource as soon
-as what it needs exists. Pauses between polls (``resource.sleep``) are skipped: they pace real AWS.
+as what it needs exists. Pauses between polls (``retry.SYSTEM_CLOCK``) are skipped: they pace real AWS.
 """
 import argparse
 import io
@@ -28,19 +28,18 @@ os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                   AWS_DEFAULT_REGION="us-east-1")
 
 from provisioning import layers  # noqa: E402
-from provisioning import resource  # noqa: E402
+from provisioning import context, retry  # noqa: E402
 from provisioning.calls import CallCounter, CallHook  # noqa: E402
 from provisioning.config import load_file  # noqa: E402
 from provisioning.context import Context  # noqa: E402
 from provisioning.engine import Engine, current_resource  # noqa: E402
 from provisioning.reporter import Reporter  # noqa: E402
-from provisioning.layers import image  # noqa: E402
 from provisioning.testing import FakeBuilder, moto_server, write_stack  # noqa: E402
 
 # moto never runs the builder's user data: "the bake script" writes its completion signal (as the
 # tests do); everything else is the command's own calls.
 _builder = FakeBuilder("ok")
-image.Ami.read_signal = lambda recipe, ctx, instance_id: _builder.read_signal(recipe, ctx, instance_id)
+context.DEFAULT_BAKE_SIGNAL = _builder  # an emulator never runs the bake script
 
 
 def measure(config, layer, verb, workers):
@@ -122,7 +121,7 @@ def main():
     parser.add_argument("--graph-workers", type=int, default=16,
                         help="workers for the latency run (the engine's bound)")
     args = parser.parse_args()
-    resource.sleep = lambda seconds: None
+    retry.SYSTEM_CLOCK = retry.Clock(sleep=lambda seconds: None)
     with tempfile.TemporaryDirectory() as tmp, moto_server({"MOTO_ACM_VALIDATION_WAIT": "0"}) as endpoint:
         os.environ["AWS_ENDPOINT_URL"] = endpoint
         config = emulated_config(tmp)

@@ -89,7 +89,7 @@ def teach_base_image_parameters() -> None:
     from moto.core.utils import utcnow
     from moto.ssm.models import Parameter, ParameterDict
 
-    from provisioning.layers.image import BASE_IMAGES
+    from provisioning.naming import BASE_IMAGES
 
     if getattr(ParameterDict._check_loading_status, "_cloudsite_bases", False):
         return

@@ -19,8 +19,13 @@ from provisioning.calls import CallHook, ReadOnlyGuard
 from provisioning.naming import RESOURCE_TAG, STACK_TAG
 from provisioning.config import AUTO, StackConfig
 from provisioning.reporter import Reporter
-from provisioning.retry import SYSTEM_CLOCK, Clock
+from provisioning import retry
+from provisioning.retry import Clock
 
+# Who reads an image builder's signal when the Context is not given a reader: None, SSM (the
+# builder's script writes it there). Tests set a stand-in for the runs they do not make the Context
+# of (a command), since an emulator never runs the script.
+DEFAULT_BAKE_SIGNAL = None
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10},
                        user_agent_extra="cloudsite-provisioning")
 
@@ -63,15 +68,15 @@ class Context:
 
     def __init__(self, config: StackConfig, *, session: boto3.Session | None = None,
                  dry_run: bool = False, reporter: Reporter | None = None, max_workers: int = 4,
-                 hooks: tuple[CallHook, ...] = (), clock: Clock = SYSTEM_CLOCK,
+                 hooks: tuple[CallHook, ...] = (), clock: Clock | None = None,
                  options: RunOptions = RunOptions(),
                  bake_signal: Callable[["Context", str], "str | None"] | None = None):
         """``bake_signal(ctx, instance_id)`` reads an image builder's signal (None: from SSM, where
         the builder's script writes it; an emulator never runs the script, so tests pass one)."""
         self.config = config
-        self.clock = clock
+        self.clock = clock or retry.SYSTEM_CLOCK  # looked up now: a test may have set a clock that does not sleep
         self.options = options
-        self.bake_signal = bake_signal
+        self.bake_signal = bake_signal or DEFAULT_BAKE_SIGNAL
         self.stack = config.name
         self.session = session or build_session(config)
         self.region = self.session.region_name

@@ -66,10 +66,12 @@ def _shared_session(region: str) -> boto3.Session:
     return boto3.Session(botocore_session=_shared_botocore_session(), region_name=region)
 
 
-def make_context(config, *, hooks=(), dry_run=False, max_workers=4, stream=None) -> Context:
+def make_context(config, *, hooks=(), dry_run=False, max_workers=4, stream=None, **given) -> Context:
+    """A Context on the shared in-process session; ``given``: Context's own keywords (``clock``,
+    ``options``, ``bake_signal``)."""
     session = _shared_session(config.region or "us-east-1")
     return Context(config, session=session, dry_run=dry_run, max_workers=max_workers,
-                   reporter=Reporter(stream if stream is not None else io.StringIO()), hooks=hooks)
+                   reporter=Reporter(stream if stream is not None else io.StringIO()), hooks=hooks, **given)
 
 
 def engine_for(ctx, layer_names: list[str] | None = None) -> Engine:
@@ -244,28 +246,27 @@ class FakeBuilder:
     the first time the bake looks for the signal, "the script" writes ``value`` to it, through a
     client of its own (not the provisioning context's: its calls are not the command's).
 
-        monkeypatch.setattr(image.Ami, "read_signal", FakeBuilder("ok").read_signal)
+        make_context(config, bake_signal=FakeBuilder("ok"))
     """
 
     def __init__(self, value: str | None = "ok"):
         self.value = value
         self.instances: list[str] = []
 
-    def read_signal(self, recipe, ctx, instance_id):
+    def __call__(self, ctx, instance_id):
         from provisioning import naming
+        from provisioning.layers.image import read_bake_signal
 
         if self.value is not None and instance_id not in self.instances:
             self.instances.append(instance_id)
             boto3.client("ssm", region_name=ctx.region).put_parameter(
                 Name=naming.bake_signal(ctx.stack, instance_id), Value=self.value, Type="String", Overwrite=True)
-        return type(recipe).real_read_signal(recipe, ctx, instance_id)
+        return read_bake_signal(ctx, instance_id)
 
     def install(self, monkeypatch):
-        from provisioning.layers import image
+        """For the runs a test does not make its Context for (a command): every Context made
+        without a ``bake_signal`` reads this builder's."""
+        from provisioning import context
 
-        fake = self
-
-        def read_signal(recipe, ctx, instance_id):
-            return fake.read_signal(recipe, ctx, instance_id)
-        monkeypatch.setattr(image.Ami, "read_signal", read_signal)
+        monkeypatch.setattr(context, "DEFAULT_BAKE_SIGNAL", self)
         return self

@@ -90,7 +90,7 @@ def test_moto_answers_every_image_bases_public_parameter():
     from moto import mock_aws
 
     from cloudsite import serial_moto
-    from provisioning.layers.image import BASE_IMAGES
+    from provisioning.naming import BASE_IMAGES
 
     serial_moto.install()
     with mock_aws():

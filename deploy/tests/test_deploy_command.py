@@ -8,15 +8,17 @@ from django.core.management import CommandError, call_command
 from moto import mock_aws
 
 from deploy.bundle import build_bundle
-from provisioning import resource
-from provisioning.management.commands.deploy import Command
+from types import SimpleNamespace
+
+from provisioning import deployments, retry
+from provisioning.errors import StackError
 from provisioning.testing import write_stack
 from provisioning.tests.pipeline_fixtures import make_prerequisites
 
 
 @pytest.fixture(autouse=True)
 def _no_sleeping(monkeypatch):
-    monkeypatch.setattr(resource, "sleep", lambda seconds: None)
+    monkeypatch.setattr(retry, "SYSTEM_CLOCK", retry.Clock(sleep=lambda seconds: None))
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 
@@ -85,16 +87,22 @@ def deployment_info(status, **overview):
         "Pending": 0, "InProgress": 0, "Succeeded": 0, "Failed": 0, "Skipped": 0, "Ready": 0, **overview}}}
 
 
+def run_wait(client, *, lines=None):
+    """``deployments.wait`` against a stubbed CodeDeploy client, on a clock that does not sleep."""
+    ctx = SimpleNamespace(client=lambda service: client, clock=retry.Clock(sleep=lambda seconds: None))
+    deployments.wait(ctx, "d-1", timeout=600, poll=15, say=(lines if lines is not None else []).append)
+
+
 def test_wait_shows_progress_until_success():
     client, stubber = stubbed_codedeploy()
     stubber.add_response("get_deployment", deployment_info("InProgress", Pending=2), {"deploymentId": "d-1"})
     stubber.add_response("get_deployment", deployment_info("InProgress", InProgress=1, Succeeded=1))
     stubber.add_response("get_deployment", deployment_info("Succeeded", Succeeded=2))
-    command = Command(stdout=io.StringIO())
+    lines = []
     with stubber:
-        command.wait(client, "d-1", timeout=600, poll=15)
+        run_wait(client, lines=lines)
     stubber.assert_no_pending_responses()
-    assert command.stdout._out.getvalue().splitlines() == [
+    assert lines == [
         "  InProgress: 2 pending", "  InProgress: 1 inprogress, 1 succeeded"]
 
 
@@ -114,11 +122,9 @@ def test_a_failed_deployment_exits_1_with_the_failing_lifecycle_event():
                     "message": "Script at specified location: scripts/validate_service.sh run as user root failed with exit code 1",
                     "logTail": "[stderr] ERROR: http://127.0.0.1:8000/healthz answered 503, not 200, after 60 attempts"}},
             ]}}}, {"deploymentId": "d-1", "targetId": "i-0abc"})
-    command = Command(stdout=io.StringIO())
-    with stubber, pytest.raises(CommandError) as error:
-        command.wait(client, "d-1", timeout=600, poll=15)
+    with stubber, pytest.raises(StackError) as error:  # the command exits 1 with its message
+        run_wait(client)
     stubber.assert_no_pending_responses()
-    assert error.value.returncode == 1
     message = str(error.value)
     assert message.startswith("deployment d-1 failed: i-0abc: ValidateService failed in scripts/validate_service.sh")
     assert "exit code 1" in message and "answered 503, not 200" in message
@@ -130,8 +136,8 @@ def test_a_failure_without_instances_uses_the_deployments_error():
     failed["deploymentInfo"]["errorInformation"] = {"code": "NO_INSTANCES", "message": "no instances in the group"}
     stubber.add_response("get_deployment", failed)
     stubber.add_response("list_deployment_instances", {"instancesList": []})
-    with stubber, pytest.raises(CommandError) as error:
-        Command(stdout=io.StringIO()).wait(client, "d-1", timeout=600, poll=15)
+    with stubber, pytest.raises(StackError) as error:
+        run_wait(client)
     assert str(error.value) == "deployment d-1 stopped: NO_INSTANCES: no instances in the group"
 
 
@@ -155,7 +161,7 @@ def group_health(autoscaling):
 def test_a_successful_deployment_switches_the_group_to_elb_health_checks(deployable, stacks_dir, monkeypatch):
     autoscaling = make_group("EC2")
     # moto's deployments never succeed (docs/moto.md): the wait is the stubbed part, see above
-    monkeypatch.setattr(Command, "wait", lambda self, *args, **kwargs: None)
+    monkeypatch.setattr(deployments, "wait", lambda *args, **kwargs: None)
     code, out, err = run("--stack", "dev", "--stacks-dir", str(stacks_dir))
     assert code == 0, err
     assert group_health(autoscaling) == ("ELB", 300)
@@ -190,18 +196,16 @@ def test_the_switch_is_exactly_one_update_with_elb_and_the_grace_period():
     stubber.add_response("update_auto_scaling_group", {}, {
         "AutoScalingGroupName": "cloudsite-dev-app", "HealthCheckType": "ELB", "HealthCheckGracePeriod": 300})
     with stubber:
-        Command(stdout=io.StringIO()).switch_to_elb_health_checks(client, "cloudsite-dev-app")
+        assert deployments.switch_to_elb_health_checks(client, "cloudsite-dev-app") is True
     stubber.assert_no_pending_responses()
 
 
 def test_a_group_on_elb_is_left_alone():
     client, stubber = stubbed_autoscaling()
     stubber.add_response("describe_auto_scaling_groups", described("ELB"))
-    command = Command(stdout=io.StringIO())
     with stubber:  # an update call here would fail: nothing is stubbed for it
-        command.switch_to_elb_health_checks(client, "cloudsite-dev-app")
+        assert deployments.switch_to_elb_health_checks(client, "cloudsite-dev-app") is False
     stubber.assert_no_pending_responses()
-    assert command.stdout._out.getvalue() == ""
 
 
 def test_a_refused_switch_is_one_line_and_exit_1():
@@ -209,9 +213,8 @@ def test_a_refused_switch_is_one_line_and_exit_1():
     stubber.add_response("describe_auto_scaling_groups", described("EC2"))
     stubber.add_client_error("update_auto_scaling_group", "AccessDenied", "not authorized to perform: "
                              "autoscaling:UpdateAutoScalingGroup", http_status_code=403)
-    with stubber, pytest.raises(CommandError) as error:
-        Command(stdout=io.StringIO()).switch_to_elb_health_checks(client, "cloudsite-dev-app")
-    assert error.value.returncode == 1
+    with stubber, pytest.raises(StackError) as error:  # the command exits 1 with its message
+        deployments.switch_to_elb_health_checks(client, "cloudsite-dev-app")
     assert str(error.value) == ("deployed, but cloudsite-dev-app is still on EC2 health checks (AccessDenied: not "
                                 "authorized to perform: autoscaling:UpdateAutoScalingGroup); run deploy again to "
                                 "switch it to ELB")
@@ -220,6 +223,6 @@ def test_a_refused_switch_is_one_line_and_exit_1():
 def test_a_missing_group_says_what_to_run():
     client, stubber = stubbed_autoscaling()
     stubber.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": []})
-    with stubber, pytest.raises(CommandError) as error:
-        Command(stdout=io.StringIO()).switch_to_elb_health_checks(client, "cloudsite-dev-app")
+    with stubber, pytest.raises(StackError) as error:
+        deployments.switch_to_elb_health_checks(client, "cloudsite-dev-app")
     assert "cloudsite-dev-app does not exist: run provision_compute" in str(error.value)

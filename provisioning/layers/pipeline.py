@@ -431,7 +431,7 @@ class VerificationLambda(LambdaFunction):
         from deploy.lambda_zip import HANDLER
 
         self.handler = HANDLER
-        self.depends_on = (LAMBDA_ROLE, LAMBDA_LOGS, SES_IDENTITY, *DEPLOY_BUCKET, TOKEN_TABLE)
+        self.depends_on = (LAMBDA_ROLE, LAMBDA_LOGS, SES_IDENTITY, DEPLOY_BUCKET, TOKEN_TABLE)
 
     def function_name(self, ctx) -> str:
         return naming.lambda_function(ctx.stack)

@@ -1,14 +1,15 @@
 import pytest
 from moto import mock_aws
 
-from provisioning import resource
+from provisioning import retry
 from provisioning.config import load_file
 from provisioning.testing import make_context, write_stack
 
 
 @pytest.fixture(autouse=True)
 def _no_real_sleeping(monkeypatch):
-    monkeypatch.setattr(resource, "sleep", lambda seconds: None)
+    # every Context made without a clock of its own takes this one: waits pace real AWS only
+    monkeypatch.setattr(retry, "SYSTEM_CLOCK", retry.Clock(sleep=lambda seconds: None))
     # moto loads thousands of public AMIs into every fresh EC2 backend; no network test needs them
     # (a layer that does can set it back to "true")
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")

@@ -185,14 +185,14 @@ def ci_flows(recorder, stacks_dir, monkeypatch) -> dict:
     and ``deploy_lambda`` with changed sources (the code is updated)."""
     from provisioning.management.commands import deploy_lambda
 
-    from provisioning.management.commands.deploy import Command as Deploy
+    from provisioning import deployments
 
     with recorder.acting("ci", "ci: deploy"):
         deployed = run_command("deploy", stacks_dir, "--timeout", "0", "--poll", "1")
     # a deployment that succeeds (moto's never do: the wait is the stubbed part, see
     # deploy/tests/test_deploy_command.py): deploy then switches the group to ELB health checks
     with monkeypatch.context() as scoped, recorder.acting("ci", "ci: deploy, succeeded"):
-        scoped.setattr(Deploy, "wait", lambda self, *args, **kwargs: None)
+        scoped.setattr(deployments, "wait", lambda *args, **kwargs: None)
         succeeded = run_command("deploy", stacks_dir)
     data, hexdigest, sha256 = deploy_lambda.lambda_code()
     changed = data + b"\0"
@@ -212,11 +212,13 @@ def image_flow(recorder, stacks_dir, monkeypatch) -> list[tuple[int, str]]:
     deregisters the oldest image and deletes its snapshots."""
     from provisioning.layers import image
 
-    def read_signal(recipe, ctx, instance_id):
+    def read_signal(ctx, instance_id):
         with recorder.acting("image-builder", "builder instance: bake signal"):
             boto3.client("ssm", region_name=REGION).put_parameter(
                 Name=naming.bake_signal(STACK, instance_id), Value="ok", Type="String", Overwrite=True)
-        return image.Ami.real_read_signal(recipe, ctx, instance_id)
-    monkeypatch.setattr(image.Ami, "read_signal", read_signal)
+        return image.read_bake_signal(ctx, instance_id)
+    # provision_image runs as a command: every Context it makes reads this builder's signal
+    from provisioning import context
+    monkeypatch.setattr(context, "DEFAULT_BAKE_SIGNAL", read_signal)
     with recorder.acting("image", "image workflow: provision_image --rebake"):
         return [run_command("provision_image", stacks_dir, "--rebake") for _ in range(2)]

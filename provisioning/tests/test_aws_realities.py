@@ -5,7 +5,8 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from provisioning import resource
+from provisioning import retry
+from provisioning.errors import StackError
 from provisioning.context import Context
 from provisioning.layers import network
 
@@ -34,7 +35,7 @@ def test_deleting_a_group_waits_out_lingering_network_interfaces(config, stubbed
 def test_lingering_dependencies_are_waited_for_a_bounded_time(config, stubbed, monkeypatch):
     ctx, stub = stubbed
     clock = iter(range(0, 100000, 400))
-    monkeypatch.setattr(resource, "monotonic", lambda: next(clock))
+    ctx.clock = retry.Clock(sleep=lambda seconds: None, monotonic=lambda: next(clock))
     for _ in range(3):  # at 0 s, 400 s, 800 s; the next try would pass the 20 minutes
         stub.add_client_error("delete_subnet", "DependencyViolation", "still in use")
     with pytest.raises(ClientError, match="DependencyViolation"):
@@ -92,5 +93,5 @@ def test_a_route_table_not_visible_yet_is_retried(config, stubbed):
 def test_a_group_of_the_same_name_without_our_tags_is_explained(config, stubbed):
     ctx, stub = stubbed
     stub.add_client_error("create_security_group", "InvalidGroup.Duplicate", "already exists")
-    with pytest.raises(resource.StackError, match="cloudsite-dev-lb exists in vpc-1 without this stack's tags"):
+    with pytest.raises(StackError, match="cloudsite-dev-lb exists in vpc-1 without this stack's tags"):
         recipes(config)["network.sg.lb"].create(ctx, {network.VPC: {"id": "vpc-1"}})

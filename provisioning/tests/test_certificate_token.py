@@ -8,7 +8,7 @@ import pytest
 from botocore.stub import Stubber
 
 from provisioning.layers import compute
-from provisioning.resource import StackError
+from provisioning.errors import StackError
 
 DOMAIN = "dev.example.com"
 ARN = "arn:aws:acm:us-east-1:123456789012:certificate/{}"

@@ -1,3 +1,4 @@
+from provisioning.context import RunOptions
 """The compute layer against moto: create as configured, re-run, drift per recipe, plan, teardown."""
 import base64
 import json
@@ -286,8 +287,7 @@ def test_a_new_image_makes_a_new_template_version_and_moves_the_default(built, c
     from provisioning.engine import Engine
 
     recipes = layers.resources(config, ["image"])
-    next(r for r in recipes if r.name == "image.ami").force = True
-    Engine(make_context(config), recipes, known=layers.resources(config)).apply()
+    Engine(make_context(config, options=RunOptions(rebake=True)), recipes, known=layers.resources(config)).apply()
     results = apply(config)
     assert results["compute.launch-template"].action == "update"
     template = ctx.client("ec2").describe_launch_templates(LaunchTemplateNames=["cloudsite-dev-app"])["LaunchTemplates"][0]

@@ -45,7 +45,7 @@ def test_errors_name_file_key_and_expected_form(tmp_path, text, expected):
 
 
 def test_the_image_base_is_debian_13_by_default_and_in_every_stack_file(tmp_path):
-    from provisioning.layers.image import BASE_IMAGES
+    from provisioning.naming import BASE_IMAGES
 
     assert load_file(_with(tmp_path, BASE)).image.base == "debian-13"
     for name in ("dev", "prod", "local"):

@@ -1,3 +1,4 @@
+from provisioning.context import RunOptions
 """The data layer against moto in-process: create, re-run, drift, plan, teardown, prod protection."""
 import json
 
@@ -9,7 +10,7 @@ from provisioning.config import load_file
 from provisioning.context import RESOURCE_TAG, STACK_TAG
 from provisioning.engine import EngineFailed
 from provisioning.layers import data
-from provisioning.resource import StackError
+from provisioning.errors import StackError
 from provisioning.testing import engine_for, make_context
 from provisioning.tests.pipeline_fixtures import EMULATED_DATA
 
@@ -47,9 +48,7 @@ def status(config):
 
 def teardown(config, allow=False):
     counter = CallCounter()
-    ctx = make_context(config, hooks=[counter])
-    if allow:
-        ctx.allow_prod_data = True
+    ctx = make_context(config, hooks=[counter], options=RunOptions(allow_prod_data=allow))
     return {r.name: r for r in engine_for(ctx, ["data"]).teardown()}, counter
 
 

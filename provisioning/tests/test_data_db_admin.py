@@ -193,7 +193,7 @@ def test_the_function_code_is_updated_only_when_the_zip_changes(built, config, c
     assert "lambda:UpdateFunctionCode" not in counter.calls
     data_zip, _, _ = data.db_admin_code()
     changed = data_zip + b"\0"  # a different zip (a new handler or PyMySQL)
-    from provisioning.recipes import zip_code
+    from provisioning.recipes.lambda_function import zip_code
 
     monkeypatch.setattr(data, "db_admin_code", lambda: zip_code(changed))
     results, counter = apply(config)

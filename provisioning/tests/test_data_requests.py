@@ -13,7 +13,7 @@ from botocore.stub import ANY, Stubber
 from provisioning.context import Context
 from provisioning.layers import data, network
 from provisioning.reporter import Reporter
-from provisioning.resource import StackError
+from provisioning.errors import StackError
 
 ACCOUNT = "123456789012"
 KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1111"

@@ -4,7 +4,8 @@ import threading
 import pytest
 
 from provisioning.engine import Engine, EngineFailed
-from provisioning.resource import Drift, Resource, StackError
+from provisioning.errors import StackError
+from provisioning.resource import Drift, Resource
 from provisioning.testing import make_context
 
 

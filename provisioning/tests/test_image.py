@@ -1,10 +1,11 @@
+from provisioning.context import RunOptions
 """The image layer against moto: the bake (builder launched as configured, signal, stop, image,
 builder gone), re-run, failures leaving no builder, retention, a crashed run's leftover builder."""
 import base64
 
 import pytest
 
-from provisioning import naming, resource
+from provisioning import naming, retry
 from provisioning.calls import CallCounter, CallHook
 from provisioning.engine import EngineFailed
 from provisioning.layers import image
@@ -84,8 +85,8 @@ def test_builder_role_may_only_write_its_signal(config, prerequisites, ctx):
 def test_a_failed_or_silent_bake_leaves_no_builder_running(config, prerequisites, ctx, monkeypatch, signal):
     FakeBuilder(signal).install(monkeypatch)
     clock = [0.0]
-    monkeypatch.setattr(resource, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(resource, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    monkeypatch.setattr(retry, "SYSTEM_CLOCK", retry.Clock(sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds),
+                                                           monotonic=lambda: clock[0]))
     with pytest.raises(EngineFailed) as failed:
         apply(config)
     message = str(failed.value)
@@ -115,9 +116,8 @@ def test_rebake_and_retention_keep_the_newest_images_with_their_snapshots(config
     for _ in range(3):
         from provisioning import layers
         recipes = layers.resources(config, ["image"])
-        next(r for r in recipes if r.name == "image.ami").force = True
         from provisioning.engine import Engine
-        Engine(make_context(config), recipes, known=layers.resources(config)).apply()
+        Engine(make_context(config, options=RunOptions(rebake=True)), recipes, known=layers.resources(config)).apply()
     images = ec2.describe_images(Owners=["self"])["Images"]
     assert len(images) == config.image.retention == 3
     assert first not in {i["ImageId"] for i in images}

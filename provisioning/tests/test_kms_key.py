@@ -1,3 +1,4 @@
+from provisioning.context import RunOptions
 """The one KMS key recipe (``data.KmsKey``: the data layer's S3, RDS and EBS keys and the pipeline's
 SNS key): found by alias, the tagging API only for a key a crash left without its alias; its policy
 statements per purpose; teardown keeps a key while a DB snapshot, a retained automated backup or a
@@ -216,8 +217,7 @@ def test_prod_teardown_keeps_the_rds_key_its_final_snapshot_needs(stacks_dir, aw
                     "\n[data]\ntls_only_bucket_policy = false\n")
     config = load_file(path)
     engine_for(make_context(config), ["network", "data"]).apply()
-    tctx = make_context(config)
-    tctx.allow_prod_data = True
+    tctx = make_context(config, options=RunOptions(allow_prod_data=True))
     engine_for(tctx, ["data"]).teardown()
 
     kms, rds = tctx.client("kms"), tctx.client("rds")

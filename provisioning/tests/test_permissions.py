@@ -17,7 +17,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from provisioning import naming, resource
+from provisioning import naming, retry
 from provisioning.config import load_file
 from provisioning.permissions.proof import ExpectedDenial, Proof, map_call
 from provisioning.permissions.recorder import Recorder, recording
@@ -63,13 +63,11 @@ def provision(config, monkeypatch):
                                                                          CallerReference="proof")
     from provisioning.layers import image
 
-    def signal(recipe, ctx, instance_id):
+    def signal(ctx, instance_id):
         boto3.client("ssm", region_name=flows.REGION).put_parameter(
             Name=naming.bake_signal(ctx.stack, instance_id), Value="ok", Type="String", Overwrite=True)
-        return image.Ami.real_read_signal(recipe, ctx, instance_id)
-    with monkeypatch.context() as scoped:
-        scoped.setattr(image.Ami, "read_signal", signal)
-        engine_for(make_context(config), LAYERS).apply()
+        return image.read_bake_signal(ctx, instance_id)
+    engine_for(make_context(config, bake_signal=signal), LAYERS).apply()
     ses = boto3.client("ses", region_name=flows.REGION)
     for address in (flows.SENDER, flows.EMAIL):  # the sandbox: verified recipients only
         ses.verify_email_identity(EmailAddress=address)
@@ -84,7 +82,7 @@ def proved(tmp_path_factory, django_db_setup, django_db_blocker):
     with pytest.MonkeyPatch.context() as monkeypatch, mock_aws(), django_db_blocker.unblock():
         import moto.settings
 
-        monkeypatch.setattr(resource, "sleep", lambda seconds: None)
+        monkeypatch.setattr(retry, "SYSTEM_CLOCK", retry.Clock(sleep=lambda seconds: None))
         monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", 0)
         monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)

@@ -3,7 +3,7 @@ https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-l
 "IAM JSON policy elements: Condition operators" / "Conditions with multiple context keys or values")."""
 import pytest
 
-from provisioning.iam import allow, document
+from provisioning.policy import allow, document
 from provisioning.permissions.evaluator import (ABSENT, Principal, UnsupportedCondition, UnsupportedPolicy,
                                                 evaluate, kms_decision)
 

@@ -3,7 +3,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from provisioning.iam import allow, document
+from provisioning.policy import allow, document
 from provisioning.permissions.proof import Proof, map_call
 from provisioning.permissions.recorder import Call, Recorder, recording
 from provisioning.permissions.requests import World

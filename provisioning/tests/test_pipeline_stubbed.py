@@ -4,6 +4,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
+from provisioning.errors import emulator_lacks
 from provisioning import naming
 from provisioning.config import load_file
 from provisioning.layers import pipeline
@@ -110,22 +111,22 @@ def test_delete_calls_the_real_apis_and_tolerates_what_is_already_gone(stubbed):
 
 
 def test_the_emulators_not_implemented_is_recognised_in_both_modes():
-    assert pipeline.emulator_lacks(NotImplementedError("The delete_application action has not been implemented"))
+    assert emulator_lacks(NotImplementedError("The delete_application action has not been implemented"))
     server = ClientError({"Error": {"Code": "500", "Message": "The delete_application action has not been implemented"}},
                          "DeleteApplication")
-    assert pipeline.emulator_lacks(server)
-    assert not pipeline.emulator_lacks(ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "X"))
+    assert emulator_lacks(server)
+    assert not emulator_lacks(ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "X"))
     import boto3
 
     bare = ClientError({"Error": {"Code": "500", "Message": "<html>"}, "ResponseMetadata": {"HTTPStatusCode": 500}},
                        "DeleteApplication")
     emulator = boto3.client("codedeploy", region_name="us-east-1", endpoint_url="http://127.0.0.1:5000")
     aws = boto3.client("codedeploy", region_name="us-east-1")
-    assert pipeline.emulator_lacks(bare, emulator) and not pipeline.emulator_lacks(bare, aws)
+    assert emulator_lacks(bare, emulator) and not pipeline.emulator_lacks(bare, aws)
 
 
 def test_lambda_retries_while_its_new_role_cannot_be_assumed(config, monkeypatch):
-    from provisioning import resource
+    from provisioning import retry
 
     ctx = make_context(config)
     ctx._account = ACCOUNT
@@ -140,19 +141,18 @@ def test_lambda_retries_while_its_new_role_cannot_be_assumed(config, monkeypatch
                               "CreateFunction")
         return "made"
 
-    assert pipeline.retry_role_propagation(flaky, what="x") == "made" and len(calls) == 3
+    no_wait = retry.Clock(sleep=lambda seconds: None)
+    assert retry.retry_role_propagation(flaky, clock=no_wait) == "made" and len(calls) == 3
     clock = iter(range(0, 10_000, 50))
-    from provisioning import recipes  # the shared Lambda recipe's retry lives there
-
-    monkeypatch.setattr(recipes, "monotonic", lambda: next(clock))
+    ticking = retry.Clock(sleep=lambda seconds: None, monotonic=lambda: next(clock))
     calls.clear()
     with pytest.raises(ClientError):  # bounded
-        pipeline.retry_role_propagation(lambda: flaky() if False else (_ for _ in ()).throw(ClientError(
+        retry.retry_role_propagation(lambda: flaky() if False else (_ for _ in ()).throw(ClientError(
             {"Error": {"Code": "InvalidParameterValueException", "Message": "The role defined for the function "
-                       "cannot be assumed by Lambda."}}, "CreateFunction")), what="x")
+                       "cannot be assumed by Lambda."}}, "CreateFunction")), clock=ticking)
     other = ClientError({"Error": {"Code": "InvalidParameterValueException", "Message": "Runtime bad"}}, "C")
     with pytest.raises(ClientError):  # other invalid values are not retried
-        pipeline.retry_role_propagation(lambda: (_ for _ in ()).throw(other), what="x")
+        retry.retry_role_propagation(lambda: (_ for _ in ()).throw(other), clock=no_wait)
     assert client is not None and naming.lambda_function("dev")
 
 
