@@ -35,7 +35,7 @@ from provisioning.context import Context  # noqa: E402
 from provisioning.engine import Engine, current_resource  # noqa: E402
 from provisioning.reporter import Reporter  # noqa: E402
 from provisioning.layers import image  # noqa: E402
-from provisioning.testing import FakeBuilder, moto_server, write_stack  # noqa: E402
+from devkit.testing import FakeBuilder, moto_server, write_stack  # noqa: E402
 
 # moto never runs the builder's user data: "the bake script" writes its completion signal (as the
 # tests do); everything else is the command's own calls.

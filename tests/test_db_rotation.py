@@ -13,10 +13,10 @@ import threading
 
 import boto3
 
-from cloudsite import live
+from devkit import live
 from deploy.tests.mariadb import mariadb  # noqa: F401  (fixture)
 from provisioning.db_rotation import Database, DirectExecutor, Rotation
-from provisioning.testing import write_stack
+from devkit.testing import write_stack
 from tests.rotation_fixtures import can_login, make_stack, secret_password
 
 USERNAME, PASSWORD = "Rotate@Example.com", "rotate-harbour-42-lantern"

@@ -13,7 +13,7 @@ from moto import mock_aws
 from deploy.tests.mariadb import mariadb  # noqa: F401  (fixture)
 from provisioning import db_rotation
 from provisioning.db_rotation import Database, DirectExecutor, LambdaExecutor, Rotation, RotationError
-from provisioning.testing import write_stack
+from devkit.testing import write_stack
 from provisioning.tests.test_commands import run
 from tests.rotation_fixtures import can_login, make_stack, secret_password
 

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from accounts.tests.aws_fixtures import drain, make_table, make_topic_with_queue
-from cloudsite import live
+from devkit import live
 from deploy.tests.loader import handler_from_zip
 from deploy.tests.test_lambda import SENDER, sns_record
 

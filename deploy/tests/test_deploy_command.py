@@ -10,7 +10,7 @@ from moto import mock_aws
 from deploy.bundle import build_bundle
 from provisioning import resource
 from provisioning.management.commands.deploy import Command
-from provisioning.testing import write_stack
+from devkit.testing import write_stack
 from provisioning.tests.pipeline_fixtures import make_prerequisites
 
 

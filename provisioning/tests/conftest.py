@@ -3,7 +3,7 @@ from moto import mock_aws
 
 from provisioning import resource
 from provisioning.config import load_file
-from provisioning.testing import make_context, write_stack
+from devkit.testing import make_context, write_stack
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +51,7 @@ def _acm_issues_at_once(monkeypatch):
 @pytest.fixture
 def fake_builder(monkeypatch):
     """The bake script's signal, written as the builder would (moto never runs user data)."""
-    from provisioning.testing import FakeBuilder
+    from devkit.testing import FakeBuilder
 
     return FakeBuilder("ok").install(monkeypatch)
 
@@ -68,7 +68,7 @@ def zone(aws):
 @pytest.fixture
 def prerequisites(config, aws, zone, fake_builder, moto_ebs_default_key):
     """network and data applied, the zone in place, the bake's signal driven."""
-    from provisioning.testing import engine_for
+    from devkit.testing import engine_for
 
     engine_for(make_context(config), ["network", "data"]).apply()
 
@@ -140,16 +140,16 @@ def _db_admin_invocations(_emulator_mysql):
     from botocore.response import StreamingBody
     import io
 
-    from cloudsite import serial_moto
-    from provisioning.emulator import INVOCATION_PATH, DbAdminStandIn, is_db_admin
-    from provisioning.testing import _shared_botocore_session
+    from devkit import serial_moto
+    from devkit.emulator import INVOCATION_PATH, DbAdminStandIn, is_db_admin
+    from devkit.testing import _shared_botocore_session
 
     stand_in = DbAdminStandIn(lock=serial_moto.LOCK)
 
     def answer(model, params, **kwargs):
         from urllib.parse import urlsplit
 
-        from provisioning.emulator import on_loopback
+        from devkit.emulator import on_loopback
 
         if on_loopback(urlsplit(params.get("url", "")).hostname):
             return None  # a moto_server answers it (cloudsite.serial_moto routes it to its own stand-in)

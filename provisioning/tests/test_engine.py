@@ -5,7 +5,7 @@ import pytest
 
 from provisioning.engine import Engine, EngineFailed
 from provisioning.resource import Drift, Resource, StackError
-from provisioning.testing import make_context
+from devkit.testing import make_context
 
 
 class Fake(Resource):

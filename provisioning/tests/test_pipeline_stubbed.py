@@ -7,7 +7,7 @@ from botocore.stub import Stubber
 from provisioning import naming
 from provisioning.config import load_file
 from provisioning.layers import pipeline
-from provisioning.testing import make_context, write_stack
+from devkit.testing import make_context, write_stack
 
 ACCOUNT = "123456789012"
 

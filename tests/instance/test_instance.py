@@ -42,11 +42,11 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 
-from cloudsite import live
+from devkit import live
 from deploy.bundle import build_bundle
 from provisioning import naming
 from provisioning.context import RESOURCE_TAG, STACK_TAG
-from provisioning.emulator import LambdaStandIn
+from devkit.emulator import LambdaStandIn
 from provisioning.layers.image import BUILDER
 
 from .agent import Agent, HookFailed

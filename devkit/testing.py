@@ -19,7 +19,7 @@ from pathlib import Path
 import boto3
 import botocore.session
 
-from cloudsite import live
+from devkit import live
 from provisioning import layers
 from provisioning.calls import CallCounter, CallHook, is_mutating
 from provisioning.config import load_file

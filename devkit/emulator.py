@@ -16,7 +16,7 @@ certificate); first the emulated instance's master user is made there with the m
 the emulated RDS was given (what RDS does at CreateDBInstance), with the instance's database.
 ``CLOUDSITE_EMULATOR_MYSQL_USER_PREFIX`` / ``..._DATABASE_PREFIX`` put prefixes on the user and
 database names (tests on a shared server). In-process (``mock_aws``) the provisioning tests'
-conftest installs it as a botocore ``before-call`` hook; ``cloudsite.serial_moto`` routes the
+conftest installs it as a botocore ``before-call`` hook; ``devkit.serial_moto`` routes the
 function's invocations to it.
 """
 from __future__ import annotations
@@ -128,7 +128,7 @@ class LambdaStandIn(threading.Thread):
         os.environ.update(self.env)  # the handler's boto3 clients read these, as on Lambda
         handler = import_handler(self.workdir)
         while not self._halt.is_set():
-            # short polls: a long one would hold the serialised emulator (cloudsite.serial_moto)
+            # short polls: a long one would hold the serialised emulator (devkit.serial_moto)
             answer = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
                                               WaitTimeSeconds=0)
             if not answer.get("Messages"):
@@ -220,7 +220,7 @@ def is_db_admin(reference: str) -> bool:
 class DbAdminStandIn:
     """Answers the db-admin function's invocations from moto's own state (the zip deployed to the
     function, the master password given to the emulated RDS); ``lock`` is held while moto's
-    backends are read (``cloudsite.serial_moto``'s, in the server)."""
+    backends are read (``devkit.serial_moto``'s, in the server)."""
 
     def __init__(self, mysql: "EmulatedMysql | None | str" = "environment", lock=None):
         """``mysql``: the server; by default the one ``CLOUDSITE_EMULATOR_MYSQL`` names (None: none)."""
