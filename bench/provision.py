@@ -82,7 +82,7 @@ def critical_path_calls(recipes, calls: dict) -> tuple[int, list[str]]:
 
 def emulated_config(tmp: str):
     path = write_stack(Path(tmp), "bench")
-    # moto answers 403 to object calls under a TLS-only bucket policy (MOTO.md)
+    # moto answers 403 to object calls under a TLS-only bucket policy (docs/moto.md)
     path.write_text(path.read_text() + "\n[data]\ntls_only_bucket_policy = false\n")
     config = load_file(path)
     import boto3  # the stack's domain lives in a public zone found by name
