@@ -27,15 +27,14 @@ for name in list(os.environ):
 os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                   AWS_DEFAULT_REGION="us-east-1")
 
-from provisioning import layers  # noqa: E402
-from provisioning import resource  # noqa: E402
+from devkit.testing import FakeBuilder, moto_server, write_stack  # noqa: E402
+from provisioning import layers, resource  # noqa: E402
 from provisioning.calls import CallCounter, CallHook  # noqa: E402
 from provisioning.config import load_file  # noqa: E402
 from provisioning.context import Context  # noqa: E402
 from provisioning.engine import Engine, current_resource  # noqa: E402
-from provisioning.reporter import Reporter  # noqa: E402
 from provisioning.layers import image  # noqa: E402
-from devkit.testing import FakeBuilder, moto_server, write_stack  # noqa: E402
+from provisioning.reporter import Reporter  # noqa: E402
 
 # moto never runs the builder's user data: "the bake script" writes its completion signal (as the
 # tests do); everything else is the command's own calls.

@@ -22,8 +22,8 @@ function's invocations to it.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import io
+import ipaddress
 import json
 import os
 import re
@@ -149,7 +149,8 @@ class LambdaStandIn(threading.Thread):
 
 # --- the db-admin Lambda ---------------------------------------------------------------------
 MYSQL_ENV = "CLOUDSITE_EMULATOR_MYSQL"
-USER_PREFIX_ENV, DATABASE_PREFIX_ENV = "CLOUDSITE_EMULATOR_MYSQL_USER_PREFIX", "CLOUDSITE_EMULATOR_MYSQL_DATABASE_PREFIX"
+USER_PREFIX_ENV = "CLOUDSITE_EMULATOR_MYSQL_USER_PREFIX"
+DATABASE_PREFIX_ENV = "CLOUDSITE_EMULATOR_MYSQL_DATABASE_PREFIX"
 DB_ADMIN_SUFFIX = "-db-admin"  # naming.db_admin_function(stack) ends so
 INVOCATION_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations/?$")  # Lambda's Invoke
 HANDLER_TIMEOUT = 120
@@ -254,8 +255,9 @@ class DbAdminStandIn:
             return "Unhandled", json.dumps({"errorMessage": f"no emulated function {function}",
                                             "errorType": "ResourceNotFoundException"}).encode()
         if instance is None:
-            return "Unhandled", json.dumps({"errorMessage": (
-                f"[Errno -2] Name or service not known: {event.get('host')}"), "errorType": "OperationalError"}).encode()
+            return "Unhandled", json.dumps({
+                "errorMessage": f"[Errno -2] Name or service not known: {event.get('host')}",
+                "errorType": "OperationalError"}).encode()
         self._as_rds_did(*instance)
         mapped = self._mapped(event, instance[3])
         if isinstance(mapped.get("user"), dict) and event.get("action") == "ensure_app_user":

@@ -6,7 +6,7 @@ import json
 import boto3
 import pytest
 
-from devkit.emulator import EmulatedMysql, DbAdminStandIn, function_name_of, is_db_admin
+from devkit.emulator import DbAdminStandIn, EmulatedMysql, function_name_of, is_db_admin
 from devkit.testing import moto_server
 
 ACCOUNT, REGION = "123456789012", "us-east-1"

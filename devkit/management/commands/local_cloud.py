@@ -30,7 +30,8 @@ from devkit.emulator import MYSQL_ENV, BakeScriptStandIn, EmulatedMysql, LambdaS
 
 STACK, REGION = "local", "us-east-1"
 DEFAULT_MYSQL = "mysql://root@127.0.0.1:3306"
-PLACEHOLDER_CA = "-----BEGIN CERTIFICATE-----\n(placeholder: the emulated database has no TLS)\n-----END CERTIFICATE-----\n"
+PLACEHOLDER_CA = ("-----BEGIN CERTIFICATE-----\n(placeholder: the emulated database has no TLS)\n"
+                  "-----END CERTIFICATE-----\n")
 
 
 class Command(BaseCommand):
