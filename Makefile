@@ -12,7 +12,7 @@ export REDIS_URL
 # The MariaDB pass runs beside the SQLite one: its broker tests take another database number.
 REDIS_URL_MYSQL_PASS ?= $(patsubst %/15,%/14,$(REDIS_URL))
 
-.PHONY: run cloud test tools test-instance test-sqlite test-crash-resume-all test-crash-resume-layers test-sqlite-rest test-mysql bench bench-upload bench-provision bench-load sysdeps clean
+.PHONY: run cloud graph lint test tools test-instance test-sqlite test-crash-resume-all test-crash-resume-layers test-sqlite-rest test-mysql bench bench-upload bench-provision bench-load sysdeps clean
 
 run: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
@@ -26,10 +26,19 @@ cloud: $(VENV)/.dev
 
 # The test runs are independent (their own databases, Redis numbers and emulators), so they run
 # side by side: the whole stack's crash-resume check, the layers' ones (together the slowest), the
-# rest of the SQLite pass, and the MariaDB pass. Each one's output is shown whole when it ends.
+# rest of the SQLite pass, and the MariaDB pass; the linter beside them. Each one's output is shown
+# whole when it ends.
 test: tools
-	@$(MAKE) --no-print-directory -j5 --output-sync=target test-crash-resume-all test-crash-resume-layers \
+	@$(MAKE) --no-print-directory -j6 --output-sync=target lint test-crash-resume-all test-crash-resume-layers \
 	  test-sqlite-rest test-mysql test-instance
+
+# ruff (pyproject.toml: pyflakes, pycodestyle, import order; 120 columns)
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+
+# provisioning/README.md's resource graph, from the engine's own order (provisioning/tests/test_graph.py)
+graph: $(VENV)/.dev
+	$(PY) -m provisioning.graph --write
 
 # The hook scripts' and workflows' linters (deploy/tests) and the instance test's tools (debootstrap
 # for the Debian 13 root, HAProxy as its load balancer): installed when we can, named when not.

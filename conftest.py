@@ -22,7 +22,7 @@ def using_mysql() -> bool:
 
 
 def pytest_configure(config):
-    from cloudsite import serial_moto
+    from devkit import serial_moto
 
     serial_moto.install()  # moto's backends are not thread-safe; the engine calls from threads
     if using_mysql():

@@ -25,7 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cloudsite import live  # noqa: E402
+from devkit import live  # noqa: E402
+
 PYTHON = sys.executable
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "mysql://root@127.0.0.1:3306/cloudsite_bench")
 CACHE_URL = os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/3")
@@ -45,8 +46,8 @@ def manage(*args, env=None):
 
 
 def prepare_database():
-    import MySQLdb  # noqa: PLC0415 (only the bench needs it at top level)
     import environ
+    import MySQLdb  # noqa: PLC0415 (only the bench needs it at top level)
 
     cfg = environ.Env.db_url_config(DATABASE_URL)
     conn = MySQLdb.connect(host=cfg["HOST"], port=int(cfg["PORT"] or 3306), user=cfg["USER"],

@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cloudsite import live  # noqa: E402
+from devkit import live  # noqa: E402
 
 PASSWORD = "load-harbour-42-lantern"
 

@@ -27,14 +27,13 @@ for name in list(os.environ):
 os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                   AWS_DEFAULT_REGION="us-east-1")
 
-from provisioning import layers  # noqa: E402
-from provisioning import context, retry  # noqa: E402
+from devkit.testing import FakeBuilder, moto_server, write_stack  # noqa: E402
+from provisioning import context, layers, retry  # noqa: E402
 from provisioning.calls import CallCounter, CallHook  # noqa: E402
 from provisioning.config import load_file  # noqa: E402
 from provisioning.context import Context  # noqa: E402
 from provisioning.engine import Engine, current_resource  # noqa: E402
 from provisioning.reporter import Reporter  # noqa: E402
-from provisioning.testing import FakeBuilder, moto_server, write_stack  # noqa: E402
 
 # moto never runs the builder's user data: "the bake script" writes its completion signal (as the
 # tests do); everything else is the command's own calls.
@@ -81,7 +80,7 @@ def critical_path_calls(recipes, calls: dict) -> tuple[int, list[str]]:
 
 def emulated_config(tmp: str):
     path = write_stack(Path(tmp), "bench")
-    # moto answers 403 to object calls under a TLS-only bucket policy (MOTO.md)
+    # moto answers 403 to object calls under a TLS-only bucket policy (docs/moto.md)
     path.write_text(path.read_text() + "\n[data]\ntls_only_bucket_policy = false\n")
     config = load_file(path)
     import boto3  # the stack's domain lives in a public zone found by name

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cloudsite import live  # noqa: E402
+from devkit import live  # noqa: E402
 
 MiB = 1024 * 1024
 USERNAME, PASSWORD = "bench@example.com", "bench-password-that-is-long"

@@ -5,6 +5,7 @@ With nothing set, the app runs on embedded defaults: SQLite under ``var/``, file
 database. Every AWS-backed part is switched on by configuration, never by code edits. A ``.env``
 file at the repository root is read when present (never committed).
 """
+import importlib.util
 from pathlib import Path
 
 import environ
@@ -44,6 +45,10 @@ INSTALLED_APPS = [
     "files",
     "provisioning",
 ]
+# The development kit (manage.py local_cloud, the tests' machinery) is never shipped to instances
+# (deploy/bundle.py leaves devkit/ out): added only where it is importable, i.e. in a checkout.
+if importlib.util.find_spec("devkit") is not None:
+    INSTALLED_APPS.append("devkit.apps.DevkitConfig")
 
 MIDDLEWARE = [
     "cloudsite.metrics.StatsdMiddleware",

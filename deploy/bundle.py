@@ -1,10 +1,10 @@
 """Build the CodeDeploy bundle, reproducibly: the same sources give the same bytes and hash.
 
 Contents: the git-tracked files of the repository (as they are in the working tree) minus tests,
-benchmarks and CI — so the app's sources, ``appspec.yml`` at the root, ``scripts/`` and the locked
-``requirements.txt``. Fixed timestamps, sorted names, permissions normalised to 0644 (0755 for
-executables), one compression level: uploaded under ``bundles/<sha256>.zip`` it is content
-addressed, and deploying an unchanged tree uploads nothing.
+benchmarks, the development kit (``devkit/``), CI and the dev tooling's files — so the app's
+sources, ``appspec.yml`` at the root, ``scripts/`` and the locked ``requirements.txt``. Fixed
+timestamps, sorted names, permissions normalised to 0644 (0755 for executables), one compression
+level: uploaded under ``bundles/<sha256>.zip`` it is content addressed, and deploying an unchanged tree uploads nothing.
 """
 from __future__ import annotations
 
@@ -19,9 +19,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE_PREFIX = "bundles/"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
-# Never shipped: tests, benchmarks, CI and the repository's own tooling.
-EXCLUDED_DIRS = {"tests", "bench", ".ci", ".github"}
-EXCLUDED_FILES = {".gitignore", "Makefile", "conftest.py", "pytest.ini", "requirements-dev.txt"}
+# Never shipped: tests, benchmarks, the development kit (devkit/), CI and the repository's own tooling.
+EXCLUDED_DIRS = {"tests", "bench", "devkit", ".ci", ".github"}
+EXCLUDED_FILES = {".gitignore", "Makefile", "pytest.ini", "pyproject.toml", "requirements-dev.txt",
+                  "requirements-bench.txt", "deploy/actionlint.cjs"}
+# pytest's per-directory set-up, wherever it is
+EXCLUDED_NAMES = {"conftest.py"}
 REQUIRED = ("appspec.yml", "requirements.txt", "manage.py", "scripts/")
 
 
@@ -54,7 +57,7 @@ def tracked_files(root: Path = ROOT) -> list[str]:
 
 def shipped(name: str) -> bool:
     parts = name.split("/")
-    if any(part in EXCLUDED_DIRS for part in parts[:-1]) or name in EXCLUDED_FILES:
+    if any(part in EXCLUDED_DIRS for part in parts[:-1]) or name in EXCLUDED_FILES or parts[-1] in EXCLUDED_NAMES:
         return False
     return not (parts[-1].startswith("test_") and parts[-1].endswith(".py"))
 

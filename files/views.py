@@ -16,7 +16,6 @@ from files.serializers import ImageSerializer, ImageUploadSerializer
 from files.uploads import IMAGE_FIELD, PictureUploadParser, check_content_length
 
 
-
 class NoPicture(exceptions.NotFound):
     default_detail = "There is no profile picture."
 

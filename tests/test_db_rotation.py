@@ -13,10 +13,9 @@ import threading
 
 import boto3
 
-from cloudsite import live
-from deploy.tests.mariadb import mariadb  # noqa: F401  (fixture)
+from devkit import live
+from devkit.testing import write_stack
 from provisioning.db_rotation import Database, DirectExecutor, Rotation
-from provisioning.testing import write_stack
 from tests.rotation_fixtures import can_login, make_stack, secret_password
 
 USERNAME, PASSWORD = "Rotate@Example.com", "rotate-harbour-42-lantern"
@@ -92,7 +91,8 @@ def test_rotation_while_gunicorn_serves(mariadb, tmp_path):
 
         final = secret_password(sm, made["app_arn"])
         failures = [(path, status) for path, status in load.statuses if status != 200]
-        assert load.statuses and not failures, f"{len(failures)} of {len(load.statuses)} requests failed: {failures[:5]}"
+        assert load.statuses and not failures, \
+            f"{len(failures)} of {len(load.statuses)} requests failed: {failures[:5]}"
         assert len({final, middle, made["password"]}) == 3
         assert can_login(mariadb, made["user"], final, made["database"])
         assert not can_login(mariadb, made["user"], made["password"])

@@ -7,7 +7,7 @@ import urllib.parse
 import pytest
 from django.test import Client
 
-from cloudsite import live
+from devkit import live
 from files.tests.conftest import image_bytes
 
 USERNAME, PASSWORD = "Obs@Example.com", "observe-harbour-42-lantern"

@@ -5,9 +5,9 @@ body shape) and never a server error.
 """
 import pytest
 import schemathesis
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from accounts.tests.conftest import PASSWORD, basic
 from cloudsite.wsgi import application

@@ -5,6 +5,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from accounts.tests import aws_fixtures
 
 PASSWORD = "violet-harbour-42-lantern"
 
@@ -40,3 +41,7 @@ def user(make_user):
 def auth_client(client, user):
     client.credentials(HTTP_AUTHORIZATION=basic(user.username, PASSWORD))
     return client
+
+
+# the moto-backed verification store (accounts/tests/aws_fixtures.py), for this directory's tests
+aws_verification = aws_fixtures.aws_verification

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from accounts import aws
 from accounts.models import User
 from accounts.tasks import publish_verification
-from accounts.tests.aws_fixtures import TABLE, aws_verification, drain  # noqa: F401
+from accounts.tests.aws_fixtures import TABLE, drain
 from accounts.tests.conftest import PASSWORD
 from accounts.verification import token_store
 from accounts.verification.dynamodb_store import DynamoDBTokenStore

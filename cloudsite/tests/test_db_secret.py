@@ -14,7 +14,7 @@ from cloudsite.db_backends import secret as secret_module
 from cloudsite.db_backends.mysql.base import DatabaseWrapper
 from cloudsite.db_backends.secret import Credentials, SecretCredentials
 from deploy.db_admin import users
-from deploy.tests.mariadb import mariadb, password  # noqa: F401  (fixture)
+from deploy.tests.mariadb import password
 
 REGION = "us-east-1"
 
@@ -93,7 +93,8 @@ def test_the_password_is_not_in_the_repr():
 
 
 def test_the_region_comes_from_the_arn():
-    client = secret_module.client_for("arn:aws:secretsmanager:eu-west-3:123456789012:secret:cloudsite/dev/db-app-AbCdEf")
+    client = secret_module.client_for(
+        "arn:aws:secretsmanager:eu-west-3:123456789012:secret:cloudsite/dev/db-app-AbCdEf")
     assert client.meta.region_name == "eu-west-3"
     assert client.meta.config.retries["mode"] == "standard"
 
@@ -109,7 +110,8 @@ def test_sqlite_and_plain_urls_are_unchanged():
 def test_a_secret_arn_selects_the_backend():
     config = databases.database_config("mysql://cloudsite_app@db:3306/cloudsite", secret_arn="arn:x",
                                        secret_ttl=30, conn_max_age=0)
-    assert (config["ENGINE"], config["SECRET_ARN"], config["SECRET_TTL"]) == ("cloudsite.db_backends.mysql", "arn:x", 30)
+    assert (config["ENGINE"], config["SECRET_ARN"], config["SECRET_TTL"]) == \
+        ("cloudsite.db_backends.mysql", "arn:x", 30)
     assert config["PASSWORD"] == "" and config["CONN_MAX_AGE"] == 0
     assert config["OPTIONS"]["charset"] == "utf8mb4"
     with pytest.raises(ImproperlyConfigured, match="needs a mysql:// database URL"):

@@ -35,3 +35,40 @@ def test_bundle_is_reproducible(tmp_path):
     os.utime(ROOT / "manage.py")
     second = build_bundle()
     assert first.data == second.data and first.sha256 == second.sha256
+
+
+DEVELOPMENT_FILES = {"conftest.py", "testing.py", "emulator.py", "serial_moto.py", "live.py"}
+
+
+def test_bundle_ships_no_development_module():
+    names = build_bundle().files
+    for name in names:
+        parts = name.split("/")
+        assert not {"devkit", "tests", "bench"} & set(parts[:-1]), name
+        assert parts[-1] not in DEVELOPMENT_FILES, name
+    assert not {"requirements-bench.txt", "pyproject.toml", "deploy/actionlint.cjs"} & set(names)
+
+
+def test_the_app_loads_from_the_bundle_without_devkit(tmp_path):
+    """The bundle as an instance unpacks it: devkit is not importable there, INSTALLED_APPS lacks
+    it and ``manage.py check`` passes."""
+    import subprocess
+    import sys
+
+    zipfile.ZipFile(io.BytesIO(build_bundle().data)).extractall(tmp_path)
+    assert not (tmp_path / "devkit").exists()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "DJANGO_SETTINGS_MODULE") and not k.startswith(("AWS_", "CLOUDSITE_"))}
+    env.update(DJANGO_SECRET_KEY="bundle-test", CLOUDSITE_VAR_DIR=str(tmp_path / "var"))
+    probe = ("import importlib.util, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'cloudsite.settings'; "
+             "import django; django.setup(); from django.conf import settings; "
+             "print(importlib.util.find_spec('devkit'), [a for a in settings.INSTALLED_APPS if 'devkit' in a])")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.split() == ["None", "[]"], done.stdout + done.stderr
+    check = subprocess.run([sys.executable, "manage.py", "check"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    # and in the checkout the kit is an app (manage.py local_cloud)
+    here = subprocess.run([sys.executable, "manage.py", "help", "local_cloud"], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    assert here.returncode == 0 and "local_cloud" in here.stdout, here.stdout + here.stderr

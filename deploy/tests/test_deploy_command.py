@@ -10,9 +10,9 @@ from moto import mock_aws
 from deploy.bundle import build_bundle
 from types import SimpleNamespace
 
+from devkit.testing import write_stack
 from provisioning import deployments, retry
 from provisioning.errors import StackError
-from provisioning.testing import write_stack
 from provisioning.tests.pipeline_fixtures import make_prerequisites
 
 

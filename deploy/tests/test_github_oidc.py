@@ -182,7 +182,7 @@ def trusts():
     from provisioning.config import load_file
     from provisioning.engine import Engine
     from provisioning.layers import pipeline
-    from provisioning.testing import make_context, write_stack
+    from devkit.testing import make_context, write_stack
 
     with mock_aws(), pytest.MonkeyPatch.context() as patch:
         patch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")

@@ -415,7 +415,7 @@ def test_validate_service_polls_the_port_of_the_rendered_env_file(scratch, healt
 
 
 def test_validate_service_fails_when_nothing_listens(scratch):
-    from cloudsite.live import free_port
+    from devkit.live import free_port
 
     done, _ = hook(scratch, "validate_service.sh", APP_PORT=str(free_port()), VALIDATE_ATTEMPTS="2", VALIDATE_DELAY="0")
     assert done.returncode == 1 and "answered 000" in done.stderr

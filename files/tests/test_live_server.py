@@ -4,7 +4,7 @@ import urllib.request
 
 import pytest
 
-from cloudsite import live
+from devkit import live
 from files.tests.conftest import image_bytes
 
 USERNAME, PASSWORD = "live@example.com", "live-test-password-42"

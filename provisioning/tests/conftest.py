@@ -3,7 +3,7 @@ from moto import mock_aws
 
 from provisioning import retry
 from provisioning.config import load_file
-from provisioning.testing import make_context, write_stack
+from devkit.testing import make_context, write_stack
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +24,7 @@ def stacks_dir(tmp_path):
 @pytest.fixture
 def config(stacks_dir):
     """The dev stack as an emulated one: no TLS-only bucket policy (moto answers 403 to every
-    object call under one, MOTO.md; the data layer uploads the db-admin function's zip)."""
+    object call under one, docs/moto.md; the data layer uploads the db-admin function's zip)."""
     import dataclasses
 
     loaded = load_file(stacks_dir / "dev.toml")
@@ -52,7 +52,7 @@ def _acm_issues_at_once(monkeypatch):
 @pytest.fixture
 def fake_builder(monkeypatch):
     """The bake script's signal, written as the builder would (moto never runs user data)."""
-    from provisioning.testing import FakeBuilder
+    from devkit.testing import FakeBuilder
 
     return FakeBuilder("ok").install(monkeypatch)
 
@@ -69,7 +69,7 @@ def zone(aws):
 @pytest.fixture
 def prerequisites(config, aws, zone, fake_builder, moto_ebs_default_key):
     """network and data applied, the zone in place, the bake's signal driven."""
-    from provisioning.testing import engine_for
+    from devkit.testing import engine_for
 
     engine_for(make_context(config), ["network", "data"]).apply()
 
@@ -77,7 +77,7 @@ def prerequisites(config, aws, zone, fake_builder, moto_ebs_default_key):
 @pytest.fixture
 def moto_ebs_default_key(monkeypatch):
     """moto 5.2.5 stores the default EBS key but implements neither reading nor resetting it
-    (MOTO.md); in-process, teach it both, answering as AWS does (alias/aws/ebs by default)."""
+    (docs/moto.md); in-process, teach it both, answering as AWS does (alias/aws/ebs by default)."""
     teach_moto_ebs_default_key(monkeypatch)
 
 
@@ -101,7 +101,7 @@ def teach_moto_ebs_default_key(monkeypatch):
 
 
 # --- the db-admin Lambda, answered by its real handler against MariaDB -------------------------
-# moto needs Docker to run a function; the stand-in (provisioning/emulator.py) runs the deployed
+# moto needs Docker to run a function; the stand-in (devkit/emulator.py) runs the deployed
 # zip's handler against this machine's MariaDB instead, with this branch's user and database
 # prefixes (a shared server: cs_db_* users, cloudsite_db_* databases).
 EMULATOR_MYSQL = {"CLOUDSITE_EMULATOR_MYSQL": "mysql://root@127.0.0.1:3306",
@@ -141,19 +141,19 @@ def _db_admin_invocations(_emulator_mysql):
     from botocore.response import StreamingBody
     import io
 
-    from cloudsite import serial_moto
-    from provisioning.emulator import INVOCATION_PATH, DbAdminStandIn, is_db_admin
-    from provisioning.testing import _shared_botocore_session
+    from devkit import serial_moto
+    from devkit.emulator import INVOCATION_PATH, DbAdminStandIn, is_db_admin
+    from devkit.testing import _shared_botocore_session
 
     stand_in = DbAdminStandIn(lock=serial_moto.LOCK)
 
     def answer(model, params, **kwargs):
         from urllib.parse import urlsplit
 
-        from provisioning.emulator import on_loopback
+        from devkit.emulator import on_loopback
 
         if on_loopback(urlsplit(params.get("url", "")).hostname):
-            return None  # a moto_server answers it (cloudsite.serial_moto routes it to its own stand-in)
+            return None  # a moto_server answers it (devkit.serial_moto routes it to its own stand-in)
         match = INVOCATION_PATH.match(params.get("url_path", ""))
         if not match or not is_db_admin(match.group(1)):
             return None

@@ -15,7 +15,7 @@ EMULATED_DATA = "\n[data]\ntls_only_bucket_policy = false\n"
 
 
 def emulated_stack(path):
-    """Turn the TLS-only bucket policy off in a test stack file (see MOTO.md)."""
+    """Turn the TLS-only bucket policy off in a test stack file (see docs/moto.md)."""
     path.write_text(path.read_text() + EMULATED_DATA)
     return path
 

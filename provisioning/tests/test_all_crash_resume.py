@@ -2,7 +2,7 @@
 mutating call of the whole run, then the same command again must end in the clean stack."""
 from provisioning import layers
 from provisioning.config import load_file
-from provisioning.testing import check_crash_resume
+from devkit.testing import check_crash_resume
 from provisioning.tests.test_crash_resume import _mock_with_zone
 
 

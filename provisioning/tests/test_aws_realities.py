@@ -1,4 +1,4 @@
-"""What moto does not show (MOTO.md): lingering dependencies, duplicate rules, existing routes.
+"""What moto does not show (docs/moto.md): lingering dependencies, duplicate rules, existing routes.
 Tested with botocore's Stubber, the way AWS answers."""
 import boto3
 import pytest

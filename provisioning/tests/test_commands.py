@@ -7,7 +7,7 @@ import pytest
 from botocore.exceptions import ClientError
 from django.core.management import CommandError, call_command
 
-from provisioning.testing import write_stack
+from devkit.testing import write_stack
 
 
 def run(name, *args, stacks_dir=None):

@@ -9,7 +9,7 @@ from provisioning import naming
 from provisioning.calls import CallCounter, CallHook
 from provisioning.engine import EngineFailed
 from provisioning.layers import compute
-from provisioning.testing import engine_for, make_context, tagged_with_stack
+from devkit.testing import engine_for, make_context, tagged_with_stack
 
 NAMES = {"compute.role", "compute.instance-profile", "compute.log-group.app", "compute.log-group.worker",
          "compute.agent-config", "compute.launch-template", "compute.target-group", "compute.load-balancer",

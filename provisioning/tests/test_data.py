@@ -10,8 +10,8 @@ from provisioning.config import load_file
 from provisioning.context import RESOURCE_TAG, STACK_TAG
 from provisioning.engine import EngineFailed
 from provisioning.layers import data
+from devkit.testing import engine_for, make_context
 from provisioning.errors import StackError
-from provisioning.testing import engine_for, make_context
 from provisioning.tests.pipeline_fixtures import EMULATED_DATA
 
 NAMES = ["data.kms.s3", "data.kms.rds", "data.kms.ebs", "data.ebs-default-encryption", "data.bucket.app",

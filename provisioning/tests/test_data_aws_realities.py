@@ -1,4 +1,4 @@
-"""What moto bends for the data layer (MOTO.md), with botocore's Stubber answering as AWS does:
+"""What moto bends for the data layer (docs/moto.md), with botocore's Stubber answering as AWS does:
 the default EBS key, TTL changes in progress, point-in-time recovery right after a create, busy
 RDS instances, the TLS-only bucket policy."""
 import io

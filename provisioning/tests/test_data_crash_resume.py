@@ -2,7 +2,7 @@
 then a second run, must end in exactly the stack a clean run makes (network built first)."""
 import pytest
 
-from provisioning.testing import check_crash_resume
+from devkit.testing import check_crash_resume
 
 pytestmark = pytest.mark.usefixtures("moto_ebs_default_key")
 

@@ -1,6 +1,6 @@
 """The db-admin function and the app user against moto in-process, with each invocation answered
 by the function's real handler (from the zip deployed to the emulated function) against this
-machine's MariaDB (provisioning/emulator.py; the conftest's hook): made, re-run with no change,
+machine's MariaDB (devkit/emulator.py; the conftest's hook): made, re-run with no change,
 drifted and reconciled, failures reported in one line, torn down and restored."""
 import json
 
@@ -10,7 +10,7 @@ from provisioning.calls import CallCounter
 from provisioning.engine import EngineFailed
 from provisioning.layers import data
 from provisioning.tests.test_data import apply, status, teardown
-from provisioning.testing import engine_for, make_context
+from devkit.testing import engine_for, make_context
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 pytestmark = pytest.mark.usefixtures("moto_ebs_default_key")

@@ -10,9 +10,9 @@ import sys
 import boto3
 import pytest
 
-from cloudsite import live
-from provisioning.emulator import BakeScriptStandIn
-from provisioning.testing import moto_server
+from devkit import live
+from devkit.emulator import BakeScriptStandIn
+from devkit.testing import moto_server
 
 STACK, REGION = "local", "us-east-1"
 # moto implements no CodeDeploy delete (docs/moto.md): teardown calls the real APIs and says
@@ -83,7 +83,7 @@ def test_provision_status_rerun_deploy_teardown(emulator):
 
 @pytest.mark.parametrize("endpoint", ["http://10.0.0.1:5000", "https://ec2.us-east-1.amazonaws.com"])
 def test_the_stand_ins_refuse_anything_but_loopback(endpoint, tmp_path):
-    from provisioning.emulator import LambdaStandIn
+    from devkit.emulator import LambdaStandIn
 
     with pytest.raises(ValueError, match="loopback"):
         BakeScriptStandIn(endpoint, STACK, REGION)

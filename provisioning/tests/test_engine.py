@@ -4,9 +4,9 @@ import threading
 import pytest
 
 from provisioning.engine import Engine, EngineFailed
+from devkit.testing import make_context
 from provisioning.errors import StackError
 from provisioning.resource import Drift, Resource
-from provisioning.testing import make_context
 
 
 class Fake(Resource):

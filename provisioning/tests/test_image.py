@@ -9,7 +9,7 @@ from provisioning import naming, retry
 from provisioning.calls import CallCounter, CallHook
 from provisioning.engine import EngineFailed
 from provisioning.layers import image
-from provisioning.testing import FakeBuilder, engine_for, make_context
+from devkit.testing import FakeBuilder, engine_for, make_context
 
 
 class Spy(CallHook):

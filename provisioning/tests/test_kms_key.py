@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 from provisioning.calls import CallHook
 from provisioning.context import RESOURCE_TAG, STACK_TAG
 from provisioning.layers import data, pipeline
-from provisioning.testing import make_context
+from devkit.testing import make_context
 
 pytestmark = pytest.mark.usefixtures("moto_ebs_default_key")
 
@@ -208,7 +208,7 @@ def test_amis_whose_snapshots_use_the_key_need_it(ctx):
 def test_prod_teardown_keeps_the_rds_key_its_final_snapshot_needs(stacks_dir, aws):
     from provisioning import leftovers
     from provisioning.config import load_file
-    from provisioning.testing import engine_for
+    from devkit.testing import engine_for
 
     path = stacks_dir / "dev.toml"
     # moto answers 403 to every object call under the TLS-only bucket policy (docs/moto.md): the
@@ -245,7 +245,7 @@ def test_teardown_deregisters_the_amis_before_asking_whether_the_ebs_key_is_need
     """moto never encrypts an AMI's snapshots, so every image of the stack counts as encrypted
     with the EBS key here; one worker makes the order the engine's alone."""
     from provisioning.layers import image
-    from provisioning.testing import engine_for
+    from devkit.testing import engine_for
 
     engine_for(make_context(config), ["image"]).apply()
 
@@ -266,7 +266,7 @@ def test_teardown_deregisters_the_amis_before_asking_whether_the_ebs_key_is_need
 
 def test_teardown_of_the_data_layer_refuses_while_baked_images_exist(stacks_dir, prerequisites, config):
     """The AMIs' snapshots take the stack's default EBS key: the image layer goes first."""
-    from provisioning.testing import engine_for
+    from devkit.testing import engine_for
     from provisioning.tests.test_commands import run
 
     engine_for(make_context(config), ["image"]).apply()

@@ -29,11 +29,11 @@ from unittest import mock
 import boto3
 import pytest
 
-from cloudsite import live
+from devkit import live
 from deploy import render_env
 from provisioning import naming
-from provisioning.emulator import BakeScriptStandIn
-from provisioning.testing import moto_server
+from devkit.emulator import BakeScriptStandIn
+from devkit.testing import moto_server
 
 STACK, REGION = "local", "us-east-1"
 PASSWORD = "balance-harbour-42-lantern"

@@ -10,7 +10,7 @@ import pytest
 
 from provisioning.config import load_file
 from provisioning.context import Context
-from provisioning.testing import moto_server, tagged_with_stack
+from devkit.testing import moto_server, tagged_with_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 

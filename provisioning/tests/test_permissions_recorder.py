@@ -102,7 +102,7 @@ def test_a_bucket_policys_explicit_deny_wins_and_its_tls_condition_is_met(world)
          "Resource": ["arn:aws:s3:::bkt", "arn:aws:s3:::bkt/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
         {"Sid": "NoDeletes", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject",
          "Resource": "arn:aws:s3:::bkt/*"}]}))
-    # moto answers 403 to every object call under such a policy (MOTO.md): the calls are mapped, not made
+    # moto answers 403 to every object call under such a policy (docs/moto.md): the calls are mapped, not made
     calls = [Call("app", "s3", operation, {"Bucket": "bkt", "Key": "k"}) for operation in ("PutObject", "DeleteObject")]
     for call in calls:
         map_call(world)(call)

@@ -8,7 +8,7 @@ from provisioning.errors import emulator_lacks
 from provisioning import naming
 from provisioning.config import load_file
 from provisioning.layers import pipeline
-from provisioning.testing import make_context, write_stack
+from devkit.testing import make_context, write_stack
 
 ACCOUNT = "123456789012"
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from provisioning import posture
-from provisioning.testing import engine_for, make_context
+from devkit.testing import engine_for, make_context
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pymysql
 
-from cloudsite import live
+from devkit import live
 
 HOST, PORT = "127.0.0.2", 3306
 

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cloudsite import live
+from devkit import live
 
 TARGET = "127.0.0.2"
 CONFIG = """\

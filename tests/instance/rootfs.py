@@ -43,10 +43,11 @@ def minbase_tarball() -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=CACHE, prefix="debootstrap-") as scratch:
         target = Path(scratch) / "root"
-        done = subprocess.run(["debootstrap", "--variant=minbase", f"--include={','.join(CLOUD_IMAGE_PACKAGES)}", SUITE, str(target), MIRROR],
-                              capture_output=True, text=True)
+        done = subprocess.run(["debootstrap", "--variant=minbase", f"--include={','.join(CLOUD_IMAGE_PACKAGES)}",
+                               SUITE, str(target), MIRROR], capture_output=True, text=True)
         if done.returncode:
-            raise RootError(f"debootstrap {SUITE} failed ({done.returncode}): {done.stdout[-2000:]}{done.stderr[-2000:]}")
+            raise RootError(f"debootstrap {SUITE} failed ({done.returncode}): "
+                            f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
         partial = tarball.with_suffix(".partial")
         subprocess.run(["tar", "-C", str(target), "--numeric-owner", "-cf", str(partial), "."], check=True)
         partial.rename(tarball)

@@ -42,16 +42,17 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 
-from cloudsite import live
 from deploy.bundle import build_bundle
+from devkit import live
+from devkit.emulator import LambdaStandIn
 from provisioning import naming
 from provisioning.context import RESOURCE_TAG, STACK_TAG
-from provisioning.emulator import LambdaStandIn
 from provisioning.layers.image import BUILDER
 
 from .agent import Agent, HookFailed
 from .certs import ThrowawayCA
-from .database import HOST as DB_HOST, TlsMariaDB
+from .database import HOST as DB_HOST
+from .database import TlsMariaDB
 from .imds import Imds
 from .proxy import TARGET, Proxy
 from .rootfs import DebianRoot, sweep_stale
@@ -214,7 +215,8 @@ def run_bake(root: DebianRoot, emulator: Emulator, imds: Imds, provision: subpro
 def verify_units(root: DebianRoot) -> str:
     """``systemd-analyze verify`` of the installed units by the image's own systemd (Debian 13's,
     in the root: it checks the paths the units name exist there)."""
-    units = sorted(f"/etc/systemd/system/{p.name}" for p in root.host_path("/etc/systemd/system").glob("cloudsite-*.service"))
+    units = sorted(f"/etc/systemd/system/{p.name}"
+                   for p in root.host_path("/etc/systemd/system").glob("cloudsite-*.service"))
     assert len(units) == 2, f"the hooks installed {units}"
     done = root.run(["systemd-analyze", "verify", *units], check=False)
     assert done.returncode == 0, f"systemd-analyze verify: {done.stdout}{done.stderr}"
@@ -361,7 +363,8 @@ def run_instance(tmp_path, steps):  # noqa: C901 - one story, told in order
             after = next(r for r in runs if r.event == "AfterInstall").output
             assert "building the virtual environment" in after, after
             assert re.search(r"applying \d+ migrations", after), after
-            venv_python = root.run(["/opt/cloudsite/venv/bin/python", "-c", "import sys; print(sys._base_executable)"]).stdout.strip()
+            venv_python = root.run(["/opt/cloudsite/venv/bin/python", "-c",
+                                    "import sys; print(sys._base_executable)"]).stdout.strip()
             assert os.path.realpath(root.host_path(venv_python)) == os.path.realpath(root.host_path(python)), \
                 f"the venv runs {venv_python}, the image's interpreter is {python}"
             assert f"--bind 0.0.0.0:{app_port}" in unit_line(root, "cloudsite-app.service", "ExecStart")

@@ -8,8 +8,8 @@ threads on purpose, so it is the emulator that is serialised, never the product:
 
 * in-process (``mock_aws``): ``install()`` puts one lock around moto's botocore stub, the point
   every mocked request goes through; the root ``conftest.py`` installs it for the test suite;
-* ``moto_server``: ``python -m cloudsite.serial_moto -H 127.0.0.1 -p PORT`` runs moto's own
-  server with the same lock around its WSGI dispatcher (``cloudsite.live.moto_server`` does).
+* ``moto_server``: ``python -m devkit.serial_moto -H 127.0.0.1 -p PORT`` runs moto's own
+  server with the same lock around its WSGI dispatcher (``devkit.live.moto_server`` does).
 
 Requests still arrive concurrently and their client-side work (signing, retries, added latency)
 overlaps; only moto's handling of them takes turns. A long poll (SQS ``WaitTimeSeconds``) would
@@ -17,7 +17,7 @@ hold the lock while it waits, so what talks to a serialised emulator polls short
 
 The server also answers what moto cannot run: a synchronous invocation of a stack's db-admin
 function (``POST /2015-03-31/functions/<name>/invocations``) goes to
-``provisioning.emulator.DbAdminStandIn``, which runs the deployed zip's handler against the MariaDB
+``devkit.emulator.DbAdminStandIn``, which runs the deployed zip's handler against the MariaDB
 named by ``CLOUDSITE_EMULATOR_MYSQL``; the lock is held only while it reads moto's state.
 
 It also answers the public SSM parameters of the image bases moto does not publish (it knows only
@@ -55,7 +55,7 @@ def _db_admin_routed(call):
 
     @functools.wraps(call)
     def routed(self, environ, start_response):
-        from provisioning.emulator import INVOCATION_PATH, DbAdminStandIn, is_db_admin
+        from devkit.emulator import INVOCATION_PATH, DbAdminStandIn, is_db_admin
 
         match = INVOCATION_PATH.match(environ.get("PATH_INFO", ""))
         kind = environ.get("HTTP_X_AMZ_INVOCATION_TYPE", "RequestResponse")

@@ -10,7 +10,7 @@ app's database is SQLite under var/cloud: moto's RDS answers the API but is no M
 
 The data layer's db-admin function (which makes the app's database user) needs a MySQL: its
 invocations run its handler against the MariaDB on loopback named by CLOUDSITE_EMULATOR_MYSQL
-(default ``mysql://root@127.0.0.1:3306``; provisioning/emulator.py), where the emulated primary's master
+(default ``mysql://root@127.0.0.1:3306``; devkit/emulator.py), where the emulated primary's master
 user and the app user are made as RDS would have them. Its zip carries a placeholder CA bundle
 unless CLOUDSITE_RDS_CA_BUNDLE names one: the emulated database is reached without TLS.
 Everything else is gone when the command stops.
@@ -25,12 +25,13 @@ from urllib.parse import urlsplit
 import boto3
 from django.core.management.base import BaseCommand, CommandError
 
-from cloudsite import live
-from provisioning.emulator import MYSQL_ENV, BakeScriptStandIn, EmulatedMysql, LambdaStandIn
+from devkit import live
+from devkit.emulator import MYSQL_ENV, BakeScriptStandIn, EmulatedMysql, LambdaStandIn
 
 STACK, REGION = "local", "us-east-1"
 DEFAULT_MYSQL = "mysql://root@127.0.0.1:3306"
-PLACEHOLDER_CA = "-----BEGIN CERTIFICATE-----\n(placeholder: the emulated database has no TLS)\n-----END CERTIFICATE-----\n"
+PLACEHOLDER_CA = ("-----BEGIN CERTIFICATE-----\n(placeholder: the emulated database has no TLS)\n"
+                  "-----END CERTIFICATE-----\n")
 
 
 class Command(BaseCommand):

@@ -16,14 +16,14 @@ certificate); first the emulated instance's master user is made there with the m
 the emulated RDS was given (what RDS does at CreateDBInstance), with the instance's database.
 ``CLOUDSITE_EMULATOR_MYSQL_USER_PREFIX`` / ``..._DATABASE_PREFIX`` put prefixes on the user and
 database names (tests on a shared server). In-process (``mock_aws``) the provisioning tests'
-conftest installs it as a botocore ``before-call`` hook; ``cloudsite.serial_moto`` routes the
+conftest installs it as a botocore ``before-call`` hook; ``devkit.serial_moto`` routes the
 function's invocations to it.
 """
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import io
+import ipaddress
 import json
 import os
 import re
@@ -128,7 +128,7 @@ class LambdaStandIn(threading.Thread):
         os.environ.update(self.env)  # the handler's boto3 clients read these, as on Lambda
         handler = import_handler(self.workdir)
         while not self._halt.is_set():
-            # short polls: a long one would hold the serialised emulator (cloudsite.serial_moto)
+            # short polls: a long one would hold the serialised emulator (devkit.serial_moto)
             answer = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
                                               WaitTimeSeconds=0)
             if not answer.get("Messages"):
@@ -149,7 +149,8 @@ class LambdaStandIn(threading.Thread):
 
 # --- the db-admin Lambda ---------------------------------------------------------------------
 MYSQL_ENV = "CLOUDSITE_EMULATOR_MYSQL"
-USER_PREFIX_ENV, DATABASE_PREFIX_ENV = "CLOUDSITE_EMULATOR_MYSQL_USER_PREFIX", "CLOUDSITE_EMULATOR_MYSQL_DATABASE_PREFIX"
+USER_PREFIX_ENV = "CLOUDSITE_EMULATOR_MYSQL_USER_PREFIX"
+DATABASE_PREFIX_ENV = "CLOUDSITE_EMULATOR_MYSQL_DATABASE_PREFIX"
 DB_ADMIN_SUFFIX = "-db-admin"  # naming.db_admin_function(stack) ends so
 INVOCATION_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations/?$")  # Lambda's Invoke
 HANDLER_TIMEOUT = 120
@@ -220,7 +221,7 @@ def is_db_admin(reference: str) -> bool:
 class DbAdminStandIn:
     """Answers the db-admin function's invocations from moto's own state (the zip deployed to the
     function, the master password given to the emulated RDS); ``lock`` is held while moto's
-    backends are read (``cloudsite.serial_moto``'s, in the server)."""
+    backends are read (``devkit.serial_moto``'s, in the server)."""
 
     def __init__(self, mysql: "EmulatedMysql | None | str" = "environment", lock=None):
         """``mysql``: the server; by default the one ``CLOUDSITE_EMULATOR_MYSQL`` names (None: none)."""
@@ -254,8 +255,9 @@ class DbAdminStandIn:
             return "Unhandled", json.dumps({"errorMessage": f"no emulated function {function}",
                                             "errorType": "ResourceNotFoundException"}).encode()
         if instance is None:
-            return "Unhandled", json.dumps({"errorMessage": (
-                f"[Errno -2] Name or service not known: {event.get('host')}"), "errorType": "OperationalError"}).encode()
+            return "Unhandled", json.dumps({
+                "errorMessage": f"[Errno -2] Name or service not known: {event.get('host')}",
+                "errorType": "OperationalError"}).encode()
         self._as_rds_did(*instance)
         mapped = self._mapped(event, instance[3])
         if isinstance(mapped.get("user"), dict) and event.get("action") == "ensure_app_user":

@@ -6,8 +6,8 @@ import json
 import boto3
 import pytest
 
-from provisioning.emulator import EmulatedMysql, DbAdminStandIn, function_name_of, is_db_admin
-from provisioning.testing import moto_server
+from devkit.emulator import DbAdminStandIn, EmulatedMysql, function_name_of, is_db_admin
+from devkit.testing import moto_server
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 
@@ -42,7 +42,7 @@ def test_without_mysql_the_answer_names_the_variable():
 def test_local_cloud_refuses_without_a_mysql_in_one_line(monkeypatch):
     from django.core.management import CommandError
 
-    from provisioning.management.commands.local_cloud import Command
+    from devkit.management.commands.local_cloud import Command
 
     monkeypatch.setenv("CLOUDSITE_EMULATOR_MYSQL", "mysql://root@127.0.0.1:1")  # nothing listens there
     with pytest.raises(CommandError, match=r"^CLOUDSITE_EMULATOR_MYSQL=mysql://root@127.0.0.1:1: no MariaDB answers"):
@@ -53,7 +53,7 @@ def test_local_cloud_refuses_without_a_mysql_in_one_line(monkeypatch):
 
 
 def test_the_server_runs_the_deployed_handler_against_mariadb(emulated_mysql):
-    """Process-level: a moto_server (cloudsite.serial_moto) with an emulated primary and the
+    """Process-level: a moto_server (devkit.serial_moto) with an emulated primary and the
     db-admin function, invoked as the data layer does; the app user then logs in on MariaDB."""
     import pymysql
 

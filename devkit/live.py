@@ -68,7 +68,7 @@ def moto_server(log_path: Path | None = None, env: dict | None = None):
     env.pop("AWS_ENDPOINT_URL", None)
     with open(log_path or os.devnull, "wb") as log:
         process = subprocess.Popen(
-            [PYTHON, "-m", "cloudsite.serial_moto", "-H", "127.0.0.1", "-p", str(port)],
+            [PYTHON, "-m", "devkit.serial_moto", "-H", "127.0.0.1", "-p", str(port)],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
         )
         try:

@@ -1,4 +1,4 @@
-"""moto handles one request at a time, in-process and behind its server (cloudsite.serial_moto):
+"""moto handles one request at a time, in-process and behind its server (devkit.serial_moto):
 its backends are not thread-safe and the provisioning engine calls AWS from several threads."""
 import threading
 import time
@@ -8,7 +8,7 @@ import pytest
 from moto import mock_aws
 from moto.ssm.models import SimpleSystemManagerBackend
 
-from cloudsite import live
+from devkit import live
 
 
 class Overlap:
@@ -89,7 +89,7 @@ def test_moto_answers_every_image_bases_public_parameter():
     from botocore.exceptions import ClientError
     from moto import mock_aws
 
-    from cloudsite import serial_moto
+    from devkit import serial_moto
     from provisioning.naming import BASE_IMAGES
 
     serial_moto.install()

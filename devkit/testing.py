@@ -9,7 +9,6 @@ drift, and a further apply making no mutating call.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import io
 import threading
@@ -19,10 +18,9 @@ from pathlib import Path
 import boto3
 import botocore.session
 
-from cloudsite import live
+from devkit import live
 from provisioning import layers
 from provisioning.calls import CallCounter, CallHook, is_mutating
-from provisioning.config import load_file
 from provisioning.context import Context
 from provisioning.engine import Engine, EngineFailed
 from provisioning.reporter import Reporter
