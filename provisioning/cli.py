@@ -10,8 +10,14 @@ import logging
 import os
 import time
 
-from botocore.exceptions import (BotoCoreError, ClientError, NoCredentialsError, NoRegionError,
-                                 PartialCredentialsError, ProfileNotFound)
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+)
 from django.core.management.base import BaseCommand, CommandError
 
 from provisioning import layers
@@ -19,8 +25,8 @@ from provisioning.calls import CallCounter
 from provisioning.config import ConfigError, UnknownStack, load_stack
 from provisioning.context import Context, RunOptions
 from provisioning.engine import EngineFailed, Interrupted, Result, describe_error
-from provisioning.reporter import make_reporter
 from provisioning.errors import StackError
+from provisioning.reporter import make_reporter
 
 EXIT_FAILED, EXIT_USAGE, EXIT_DRIFT, EXIT_INTERRUPTED = 1, 2, 3, 130
 

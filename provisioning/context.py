@@ -15,11 +15,11 @@ from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 from botocore.exceptions import NoCredentialsError, NoRegionError
 
-from provisioning.calls import CallHook, ReadOnlyGuard
-from provisioning.naming import RESOURCE_TAG, STACK_TAG
-from provisioning.config import AUTO, StackConfig
-from provisioning.reporter import Reporter
 from provisioning import retry
+from provisioning.calls import CallHook, ReadOnlyGuard
+from provisioning.config import AUTO, StackConfig
+from provisioning.naming import RESOURCE_TAG, STACK_TAG
+from provisioning.reporter import Reporter
 from provisioning.retry import Clock
 
 # Who reads an image builder's signal when the Context is not given a reader: None, SSM (the

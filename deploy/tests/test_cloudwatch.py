@@ -6,8 +6,7 @@ import pytest
 from django.conf import settings
 
 from deploy.bootstrap import bake_script, boot_script
-from deploy.cloudwatch import (AGENT_USER, APP_LOG, LOG_DIR, LOG_GROUP, WORKER_LOG, log_group_names,
-                               render_agent_config)
+from deploy.cloudwatch import AGENT_USER, APP_LOG, LOG_DIR, LOG_GROUP, WORKER_LOG, log_group_names, render_agent_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

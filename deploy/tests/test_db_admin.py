@@ -12,7 +12,7 @@ import pytest
 from deploy import db_admin_zip
 from deploy.db_admin import handler as db_handler
 from deploy.db_admin import users
-from deploy.tests.mariadb import mariadb, password  # noqa: F401  (fixture)
+from deploy.tests.mariadb import password
 
 FAKE_CA = b"-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
 EXPECTED = {"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "ALTER", "DROP", "INDEX", "REFERENCES"}

@@ -1,5 +1,6 @@
 """manage.py deploy: plan, upload under the content hash, deployment, bounded wait, failure message."""
 import io
+from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -8,8 +9,6 @@ from django.core.management import CommandError, call_command
 from moto import mock_aws
 
 from deploy.bundle import build_bundle
-from types import SimpleNamespace
-
 from devkit.testing import write_stack
 from provisioning import deployments, retry
 from provisioning.errors import StackError

@@ -178,11 +178,11 @@ def trusts():
     from IAM after provisioning those roles (and what they depend on) in moto."""
     from moto import mock_aws
 
+    from devkit.testing import make_context, write_stack
     from provisioning import layers
     from provisioning.config import load_file
     from provisioning.engine import Engine
     from provisioning.layers import pipeline
-    from devkit.testing import make_context, write_stack
 
     with mock_aws(), pytest.MonkeyPatch.context() as patch:
         patch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")

@@ -5,7 +5,6 @@ import threading
 import time
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 
 

@@ -27,6 +27,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from deploy.bootstrap import bake_fingerprint, bake_script
 from provisioning import naming
 from provisioning.config import StackConfig
 from provisioning.errors import StackError, absent_on, tolerate
@@ -36,7 +37,6 @@ from provisioning.recipe_names import AMI, APP_SG, BUILDER, BUILDER_PROFILE, BUI
 from provisioning.recipes.role import InstanceProfile, Role, retry_profile_propagation
 from provisioning.resource import Drift, Resource
 from provisioning.retry import wait_until, waiter_config
-from deploy.bootstrap import bake_fingerprint, bake_script
 
 COMMIT_TAG, FINGERPRINT_TAG = "cloudsite:source-commit", "cloudsite:bake"
 LIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]

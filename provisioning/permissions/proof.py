@@ -12,8 +12,7 @@ import json
 import urllib.parse
 from dataclasses import dataclass, field
 
-from provisioning.permissions.evaluator import (Principal, UnsupportedPolicy, evaluate, kms_decision,
-                                                wildcard_match)
+from provisioning.permissions.evaluator import Principal, UnsupportedPolicy, evaluate, kms_decision, wildcard_match
 from provisioning.permissions.requests import Request, World, requests_for
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from provisioning.resource import Drift, Resource
 from provisioning.errors import tolerate
+from provisioning.resource import Drift, Resource
 
 
 class LogGroup(Resource):

@@ -1,9 +1,9 @@
 import pytest
 from moto import mock_aws
 
+from devkit.testing import make_context, write_stack
 from provisioning import retry
 from provisioning.config import load_file
-from devkit.testing import make_context, write_stack
 
 
 @pytest.fixture(autouse=True)
@@ -137,9 +137,10 @@ def _emulator_mysql(tmp_path_factory):
 def _db_admin_invocations(_emulator_mysql):
     """A ``before-call.lambda.Invoke`` hook on the botocore session the tests' contexts share:
     a db-admin invocation is answered by the stand-in, every other one goes to moto."""
+    import io
+
     from botocore.awsrequest import AWSResponse
     from botocore.response import StreamingBody
-    import io
 
     from devkit import serial_moto
     from devkit.emulator import INVOCATION_PATH, DbAdminStandIn, is_db_admin

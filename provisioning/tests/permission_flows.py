@@ -42,10 +42,10 @@ def basic(username: str, password: str) -> str:
 
 # --- the app (instance role): sign-up, verify, pictures -------------------------------------
 def app_settings():
+    from django.conf import settings
     from django.test import override_settings
 
     from files.conf import s3_storage
-    from django.conf import settings
 
     data, pipeline = outputs("data"), outputs("pipeline")
     return override_settings(
@@ -183,9 +183,8 @@ def run_command(name: str, stacks_dir, *args) -> tuple[int, str]:
 def ci_flows(recorder, stacks_dir, monkeypatch) -> dict:
     """``deploy`` (moto's deployments never leave Created: the bounded wait ends it with exit 1)
     and ``deploy_lambda`` with changed sources (the code is updated)."""
-    from provisioning.management.commands import deploy_lambda
-
     from provisioning import deployments
+    from provisioning.management.commands import deploy_lambda
 
     with recorder.acting("ci", "ci: deploy"):
         deployed = run_command("deploy", stacks_dir, "--timeout", "0", "--poll", "1")

@@ -1,8 +1,8 @@
 """Crash-resume over ``provision_all``: every layer in one graph, a crash after every k-th
 mutating call of the whole run, then the same command again must end in the clean stack."""
+from devkit.testing import check_crash_resume
 from provisioning import layers
 from provisioning.config import load_file
-from devkit.testing import check_crash_resume
 from provisioning.tests.test_crash_resume import _mock_with_zone
 
 

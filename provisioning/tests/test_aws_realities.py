@@ -6,8 +6,8 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from provisioning import retry
-from provisioning.errors import StackError
 from provisioning.context import Context
+from provisioning.errors import StackError
 from provisioning.layers import network
 
 

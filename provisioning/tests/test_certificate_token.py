@@ -7,8 +7,8 @@ import re
 import pytest
 from botocore.stub import Stubber
 
-from provisioning.layers import compute
 from provisioning.errors import StackError
+from provisioning.layers import compute
 
 DOMAIN = "dev.example.com"
 ARN = "arn:aws:acm:us-east-1:123456789012:certificate/{}"

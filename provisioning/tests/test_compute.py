@@ -1,15 +1,14 @@
-from provisioning.context import RunOptions
 """The compute layer against moto: create as configured, re-run, drift per recipe, plan, teardown."""
 import base64
 import json
 
 import pytest
 
-from provisioning import naming
+from devkit.testing import engine_for, make_context, tagged_with_stack
 from provisioning.calls import CallCounter, CallHook
+from provisioning.context import RunOptions
 from provisioning.engine import EngineFailed
 from provisioning.layers import compute
-from devkit.testing import engine_for, make_context, tagged_with_stack
 
 NAMES = {"compute.role", "compute.instance-profile", "compute.log-group.app", "compute.log-group.worker",
          "compute.agent-config", "compute.launch-template", "compute.target-group", "compute.load-balancer",

@@ -1,7 +1,7 @@
 import pytest
 
-from provisioning.config import AUTO, DEFAULT_STACKS_DIR, ConfigError, UnknownStack, load_file, load_stack
 from devkit.testing import write_stack
+from provisioning.config import AUTO, DEFAULT_STACKS_DIR, ConfigError, UnknownStack, load_file, load_stack
 
 
 def test_the_repository_stacks_load():

@@ -1,7 +1,7 @@
 """Crash-resume for the network layer: for every k, a run that dies after its k-th mutating call,
 then a second run, must end in exactly the stack a clean run makes."""
-from provisioning.config import load_file
 from devkit.testing import check_crash_resume
+from provisioning.config import load_file
 
 
 def test_every_k_resumes_into_the_clean_stack(config):

@@ -1,17 +1,16 @@
-from provisioning.context import RunOptions
 """The data layer against moto in-process: create, re-run, drift, plan, teardown, prod protection."""
 import json
 
 import pytest
 
+from devkit.testing import engine_for, make_context
 from provisioning import naming
 from provisioning.calls import CallCounter, CallHook
 from provisioning.config import load_file
-from provisioning.context import RESOURCE_TAG, STACK_TAG
+from provisioning.context import RESOURCE_TAG, STACK_TAG, RunOptions
 from provisioning.engine import EngineFailed
-from provisioning.layers import data
-from devkit.testing import engine_for, make_context
 from provisioning.errors import StackError
+from provisioning.layers import data
 from provisioning.tests.pipeline_fixtures import EMULATED_DATA
 
 NAMES = ["data.kms.s3", "data.kms.rds", "data.kms.ebs", "data.ebs-default-encryption", "data.bucket.app",

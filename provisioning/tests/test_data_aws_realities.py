@@ -9,9 +9,9 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from provisioning.context import Context
+from provisioning.errors import StackError
 from provisioning.layers import data
 from provisioning.reporter import Reporter
-from provisioning.errors import StackError
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1111"
 OTHER = "arn:aws:kms:us-east-1:123456789012:key/2222"

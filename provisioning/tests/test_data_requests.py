@@ -11,9 +11,9 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
 from provisioning.context import Context
+from provisioning.errors import StackError
 from provisioning.layers import data, network
 from provisioning.reporter import Reporter
-from provisioning.errors import StackError
 
 ACCOUNT = "123456789012"
 KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1111"

@@ -3,8 +3,8 @@ import threading
 
 import pytest
 
-from provisioning.engine import Engine, EngineFailed
 from devkit.testing import make_context
+from provisioning.engine import Engine, EngineFailed
 from provisioning.errors import StackError
 from provisioning.resource import Drift, Resource
 

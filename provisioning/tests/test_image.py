@@ -1,15 +1,15 @@
-from provisioning.context import RunOptions
 """The image layer against moto: the bake (builder launched as configured, signal, stop, image,
 builder gone), re-run, failures leaving no builder, retention, a crashed run's leftover builder."""
 import base64
 
 import pytest
 
+from devkit.testing import FakeBuilder, engine_for, make_context
 from provisioning import naming, retry
 from provisioning.calls import CallCounter, CallHook
+from provisioning.context import RunOptions
 from provisioning.engine import EngineFailed
 from provisioning.layers import image
-from devkit.testing import FakeBuilder, engine_for, make_context
 
 
 class Spy(CallHook):

@@ -1,4 +1,3 @@
-from provisioning.context import RunOptions
 """The one KMS key recipe (``data.KmsKey``: the data layer's S3, RDS and EBS keys and the pipeline's
 SNS key): found by alias, the tagging API only for a key a crash left without its alias; its policy
 statements per purpose; teardown keeps a key while a DB snapshot, a retained automated backup or a
@@ -8,10 +7,10 @@ import json
 import pytest
 from botocore.stub import Stubber
 
-from provisioning.calls import CallHook
-from provisioning.context import RESOURCE_TAG, STACK_TAG
-from provisioning.layers import data, pipeline
 from devkit.testing import make_context
+from provisioning.calls import CallHook
+from provisioning.context import RESOURCE_TAG, STACK_TAG, RunOptions
+from provisioning.layers import data, pipeline
 
 pytestmark = pytest.mark.usefixtures("moto_ebs_default_key")
 
@@ -206,9 +205,9 @@ def test_amis_whose_snapshots_use_the_key_need_it(ctx):
 
 # --- the layers: what teardown sees ------------------------------------------------------------
 def test_prod_teardown_keeps_the_rds_key_its_final_snapshot_needs(stacks_dir, aws):
+    from devkit.testing import engine_for
     from provisioning import leftovers
     from provisioning.config import load_file
-    from devkit.testing import engine_for
 
     path = stacks_dir / "dev.toml"
     # moto answers 403 to every object call under the TLS-only bucket policy (docs/moto.md): the
@@ -244,8 +243,8 @@ def test_teardown_deregisters_the_amis_before_asking_whether_the_ebs_key_is_need
         config, prerequisites, monkeypatch):
     """moto never encrypts an AMI's snapshots, so every image of the stack counts as encrypted
     with the EBS key here; one worker makes the order the engine's alone."""
-    from provisioning.layers import image
     from devkit.testing import engine_for
+    from provisioning.layers import image
 
     engine_for(make_context(config), ["image"]).apply()
 

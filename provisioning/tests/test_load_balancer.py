@@ -29,11 +29,11 @@ from unittest import mock
 import boto3
 import pytest
 
-from devkit import live
 from deploy import render_env
-from provisioning import naming
+from devkit import live
 from devkit.emulator import BakeScriptStandIn
 from devkit.testing import moto_server
+from provisioning import naming
 
 STACK, REGION = "local", "us-east-1"
 PASSWORD = "balance-harbour-42-lantern"

@@ -8,9 +8,9 @@ from pathlib import Path
 import boto3
 import pytest
 
+from devkit.testing import moto_server, tagged_with_stack
 from provisioning.config import load_file
 from provisioning.context import Context
-from devkit.testing import moto_server, tagged_with_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 

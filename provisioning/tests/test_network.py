@@ -1,10 +1,10 @@
 """The network layer against moto in-process: create, re-run, drift, plan, teardown."""
 import pytest
 
+from devkit.testing import engine_for, make_context, tagged_with_stack
 from provisioning.calls import CallCounter, CallHook, MutationBlocked
 from provisioning.context import RESOURCE_TAG, STACK_TAG
 from provisioning.layers import network
-from devkit.testing import engine_for, make_context, tagged_with_stack
 
 NAMES = ["network.vpc", "network.internet-gateway",
          *[f"network.subnet.{kind}-{i}" for kind in ("public", "private") for i in (1, 2, 3)],
@@ -280,9 +280,9 @@ def test_moved_subnet_goes_back_to_its_table(built, config, ctx):
 
 
 def test_a_setting_that_cannot_change_in_place_fails_with_advice(built, config, stacks_dir):
+    from devkit.testing import write_stack
     from provisioning.config import load_file
     from provisioning.engine import EngineFailed
-    from devkit.testing import write_stack
 
     moved = load_file(write_stack(stacks_dir, "dev", vpc_cidr="10.99.0.0/16"))
     with pytest.raises(EngineFailed, match=r"^network.vpc: cidr: 10.20.0.0/16 -> 10.99.0.0/16 \(cannot be changed in place"):
@@ -330,8 +330,8 @@ def test_teardown_finishes_a_half_deleted_stack(built, config, ctx):
 
 
 def test_zones_come_from_the_config_or_the_region(config, aws, stacks_dir):
-    from provisioning.config import load_file
     from devkit.testing import write_stack
+    from provisioning.config import load_file
 
     assert make_context(config).availability_zones() == ("us-east-1a", "us-east-1b", "us-east-1c")
     chosen = load_file(write_stack(stacks_dir, "dev", zones='["us-east-1b", "us-east-1c", "us-east-1d"]'))

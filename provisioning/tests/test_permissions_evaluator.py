@@ -3,9 +3,15 @@ https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-l
 "IAM JSON policy elements: Condition operators" / "Conditions with multiple context keys or values")."""
 import pytest
 
+from provisioning.permissions.evaluator import (
+    ABSENT,
+    Principal,
+    UnsupportedCondition,
+    UnsupportedPolicy,
+    evaluate,
+    kms_decision,
+)
 from provisioning.policy import allow, document
-from provisioning.permissions.evaluator import (ABSENT, Principal, UnsupportedCondition, UnsupportedPolicy,
-                                                evaluate, kms_decision)
 
 BUCKET = "arn:aws:s3:::b"
 ROLE = Principal("AWS", "arn:aws:iam::123456789012:role/app", "123456789012")

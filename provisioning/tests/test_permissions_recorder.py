@@ -3,10 +3,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from provisioning.policy import allow, document
 from provisioning.permissions.proof import Proof, map_call
 from provisioning.permissions.recorder import Call, Recorder, recording
 from provisioning.permissions.requests import World
+from provisioning.policy import allow, document
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 

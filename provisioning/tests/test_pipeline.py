@@ -3,11 +3,11 @@ import json
 
 import pytest
 
+from devkit.testing import engine_for, make_context
 from provisioning import naming
 from provisioning.calls import CallCounter
 from provisioning.config import load_file
 from provisioning.layers import pipeline
-from devkit.testing import engine_for, make_context
 from provisioning.tests.pipeline_fixtures import PREREQUISITE_LAYERS, emulated_stack
 
 

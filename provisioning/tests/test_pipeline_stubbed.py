@@ -4,11 +4,11 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from provisioning.errors import emulator_lacks
+from devkit.testing import make_context, write_stack
 from provisioning import naming
 from provisioning.config import load_file
+from provisioning.errors import emulator_lacks
 from provisioning.layers import pipeline
-from devkit.testing import make_context, write_stack
 
 ACCOUNT = "123456789012"
 

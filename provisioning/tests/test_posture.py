@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from provisioning import posture
 from devkit.testing import engine_for, make_context
+from provisioning import posture
 
 
 @pytest.fixture

@@ -17,13 +17,34 @@ from provisioning.config import StackConfig
 from provisioning.layer import Layer
 from provisioning.layers.network.inventory import inventory
 from provisioning.layers.network.route_tables import RouteTable
-from provisioning.layers.network.security_groups import (ALL_OUT, GroupRules, Rule, SecurityGroup, flatten,
-                                                         permission, resolve, show, sync_rules)
+from provisioning.layers.network.security_groups import (
+    ALL_OUT,
+    GroupRules,
+    Rule,
+    SecurityGroup,
+    flatten,
+    permission,
+    resolve,
+    show,
+    sync_rules,
+)
 from provisioning.layers.network.subnets import Subnet
 from provisioning.layers.network.vpc import ANYWHERE, LINGER_TIMEOUT, InternetGateway, Vpc, ec2_find, subnet_cidrs
 from provisioning.outputs import Parameters
-from provisioning.recipe_names import (APP_SG, DB_ADMIN_EGRESS, DB_ADMIN_SG, DB_SG, IGW, LB_SG, PRIVATE_RT,
-                                       PUBLIC_RT, VPC, ZONES, private_subnet, public_subnet)
+from provisioning.recipe_names import (
+    APP_SG,
+    DB_ADMIN_EGRESS,
+    DB_ADMIN_SG,
+    DB_SG,
+    IGW,
+    LB_SG,
+    PRIVATE_RT,
+    PUBLIC_RT,
+    VPC,
+    ZONES,
+    private_subnet,
+    public_subnet,
+)
 from provisioning.resource import Resource
 
 MYSQL_PORT = naming.DB_PORT

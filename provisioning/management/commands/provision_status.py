@@ -1,7 +1,8 @@
+from django.core.management.base import CommandError
+
 from provisioning import layers
 from provisioning.cli import EXIT_DRIFT, ProvisioningCommand
 from provisioning.engine import Engine
-from django.core.management.base import CommandError
 
 
 class Command(ProvisioningCommand):
