@@ -16,8 +16,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from provisioning.naming import BUNDLE_PREFIX  # the CI role may write there, and only there
+
 ROOT = Path(__file__).resolve().parent.parent
-BUNDLE_PREFIX = "bundles/"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 # Never shipped: tests, benchmarks, the development kit (devkit/), CI and the repository's own tooling.
 EXCLUDED_DIRS = {"tests", "bench", "devkit", ".ci", ".github"}

@@ -19,7 +19,7 @@ import boto3
 import botocore.session
 
 from devkit import live
-from provisioning import layers
+from provisioning import layers, naming
 from provisioning.calls import CallCounter, CallHook, is_mutating
 from provisioning.context import Context
 from provisioning.engine import Engine, EngineFailed
@@ -92,12 +92,12 @@ def tagged_with_stack(ctx) -> dict[str, int]:
     found = {}
     for service, method, key in TAGGED_KINDS:
         pages = ctx.client(service).get_paginator(method).paginate(
-            Filters=[{"Name": "tag:cloudsite:stack", "Values": [ctx.stack]}])
+            Filters=[{"Name": f"tag:{naming.STACK_TAG}", "Values": [ctx.stack]}])
         count = sum(len(page[key]) for page in pages)
         if count:
             found[f"{service}.{key}"] = count
     parameters = ctx.client("ssm").get_paginator("describe_parameters").paginate(
-        ParameterFilters=[{"Key": "tag:cloudsite:stack", "Values": [ctx.stack]}])
+        ParameterFilters=[{"Key": f"tag:{naming.STACK_TAG}", "Values": [ctx.stack]}])
     count = sum(len(page["Parameters"]) for page in parameters)
     if count:
         found["ssm.Parameters"] = count

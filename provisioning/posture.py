@@ -178,7 +178,7 @@ def check_stack(ctx) -> list[str]:
         problems += check_app_group(ec2, group, ctx.config.network.app_port)
     for group in groups["network.sg.app"] + groups["network.sg.db"]:
         problems += check_not_open_to_world(ec2, group)
-    templates = ec2.describe_launch_templates(Filters=[{"Name": "tag:cloudsite:stack", "Values": [stack]}])
+    templates = ec2.describe_launch_templates(Filters=[{"Name": f"tag:{naming.STACK_TAG}", "Values": [stack]}])
     for template in templates["LaunchTemplates"]:
         problems += check_launch_template(ec2, template["LaunchTemplateId"])
     iam = ctx.client("iam")
