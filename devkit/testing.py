@@ -268,3 +268,55 @@ class FakeBuilder:
 
         monkeypatch.setattr(context, "DEFAULT_BAKE_SIGNAL", self)
         return self
+
+
+def emulator_with_zone(zone_name: str):
+    """A ``mock`` for ``check_crash_resume``: a fresh emulator holding the public hosted zone the
+    stack's domain lives in (the compute and pipeline layers write records there)."""
+    import contextlib
+
+    from moto import mock_aws
+
+    @contextlib.contextmanager
+    def mock():
+        with mock_aws():
+            boto3.client("route53", region_name="us-east-1").create_hosted_zone(Name=zone_name, CallerReference="test")
+            yield
+    return mock
+
+
+def run(name, *args, stacks_dir=None) -> tuple[int, str, str]:
+    """A management command in this process: (exit code, stdout, stderr), the error's one line
+    on stderr as the command line would show it."""
+    from django.core.management import CommandError, call_command
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    try:
+        call_command(name, *args, *(["--stacks-dir", str(stacks_dir)] if stacks_dir else []),
+                     stdout=out, stderr=err)
+    except CommandError as error:
+        code = error.returncode
+        err.write(str(error))
+    return code, out.getvalue(), err.getvalue()
+
+
+def teach_moto_ebs_default_key(monkeypatch):
+    """moto 5.2.5 stores the default EBS key but implements neither reading nor resetting it
+    (docs/moto.md): teach it both, answering as AWS does (alias/aws/ebs by default). The
+    ``moto_ebs_default_key`` fixture's body, for set-ups with their own ``pytest.MonkeyPatch``."""
+    from moto.core.responses import ActionResult
+    from moto.ec2.responses import EC2Response
+
+    def aws_managed(self):
+        return f"arn:aws:kms:{self.region}:{self.current_account}:alias/aws/ebs"
+
+    def get(self):
+        return ActionResult({"KmsKeyId": getattr(self.ec2_backend, "default_kms_key_id", None) or aws_managed(self)})
+
+    def reset(self):
+        self.ec2_backend.default_kms_key_id = None
+        return ActionResult({"KmsKeyId": aws_managed(self)})
+
+    monkeypatch.setattr(EC2Response, "get_ebs_default_kms_key_id", get, raising=False)
+    monkeypatch.setattr(EC2Response, "reset_ebs_default_kms_key_id", reset, raising=False)

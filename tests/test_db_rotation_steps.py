@@ -10,10 +10,9 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from devkit.testing import write_stack
+from devkit.testing import run, write_stack
 from provisioning import db_rotation
 from provisioning.db_rotation import Database, DirectExecutor, LambdaExecutor, Rotation, RotationError
-from provisioning.tests.test_commands import run
 from tests.rotation_fixtures import can_login, make_stack, secret_password
 
 

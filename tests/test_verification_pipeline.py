@@ -12,7 +12,7 @@ import pytest
 
 from accounts.tests.aws_fixtures import drain, make_table, make_topic_with_queue
 from deploy.tests.loader import handler_from_zip
-from deploy.tests.test_lambda import SENDER, sns_record
+from deploy.tests.sns_events import SENDER, sns_record
 from devkit import live
 
 PASSWORD = "pipeline-harbour-42-lantern"

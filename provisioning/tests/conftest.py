@@ -78,26 +78,9 @@ def prerequisites(config, aws, zone, fake_builder, moto_ebs_default_key):
 def moto_ebs_default_key(monkeypatch):
     """moto 5.2.5 stores the default EBS key but implements neither reading nor resetting it
     (docs/moto.md); in-process, teach it both, answering as AWS does (alias/aws/ebs by default)."""
+    from devkit.testing import teach_moto_ebs_default_key
+
     teach_moto_ebs_default_key(monkeypatch)
-
-
-def teach_moto_ebs_default_key(monkeypatch):
-    """The fixture's body, for module-scoped set-ups with their own ``pytest.MonkeyPatch``."""
-    from moto.core.responses import ActionResult
-    from moto.ec2.responses import EC2Response
-
-    def aws_managed(self):
-        return f"arn:aws:kms:{self.region}:{self.current_account}:alias/aws/ebs"
-
-    def get(self):
-        return ActionResult({"KmsKeyId": getattr(self.ec2_backend, "default_kms_key_id", None) or aws_managed(self)})
-
-    def reset(self):
-        self.ec2_backend.default_kms_key_id = None
-        return ActionResult({"KmsKeyId": aws_managed(self)})
-
-    monkeypatch.setattr(EC2Response, "get_ebs_default_kms_key_id", get, raising=False)
-    monkeypatch.setattr(EC2Response, "reset_ebs_default_kms_key_id", reset, raising=False)
 
 
 # --- the db-admin Lambda, answered by its real handler against MariaDB -------------------------

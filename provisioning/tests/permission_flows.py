@@ -138,7 +138,7 @@ def database_credentials_flow(recorder, secret_arn: str) -> dict:
 # --- the verification Lambda (its role) -----------------------------------------------------
 def lambda_flow(recorder, message: dict, tmp) -> dict:
     from deploy.tests.loader import handler_from_zip
-    from deploy.tests.test_lambda import sns_record
+    from deploy.tests.sns_events import sns_record
 
     environment = {"TABLE_NAME": naming.token_table(STACK), "SENDER": SENDER, "AWS_DEFAULT_REGION": REGION,
                    "TOKEN_TTL_SECONDS": "300"}

@@ -7,19 +7,7 @@ import pytest
 from botocore.exceptions import ClientError
 from django.core.management import CommandError, call_command
 
-from devkit.testing import write_stack
-
-
-def run(name, *args, stacks_dir=None):
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    try:
-        call_command(name, *args, *(["--stacks-dir", str(stacks_dir)] if stacks_dir else []),
-                     stdout=out, stderr=err)
-    except CommandError as error:
-        code = error.returncode
-        err.write(str(error))
-    return code, out.getvalue(), err.getvalue()
+from devkit.testing import run, write_stack
 
 
 def test_apply_rerun_status_teardown(stacks_dir, aws):

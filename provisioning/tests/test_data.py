@@ -5,12 +5,13 @@ import pytest
 
 from devkit.testing import engine_for, make_context
 from provisioning import naming
-from provisioning.calls import CallCounter, CallHook
+from provisioning.calls import CallHook
 from provisioning.config import load_file
-from provisioning.context import RESOURCE_TAG, STACK_TAG, RunOptions
+from provisioning.context import RESOURCE_TAG, STACK_TAG
 from provisioning.engine import EngineFailed
 from provisioning.errors import StackError
 from provisioning.layers import data
+from provisioning.tests.data_fixtures import apply, status, teardown
 from provisioning.tests.pipeline_fixtures import EMULATED_DATA
 
 NAMES = ["data.kms.s3", "data.kms.rds", "data.kms.ebs", "data.ebs-default-encryption", "data.bucket.app",
@@ -32,23 +33,6 @@ def with_settings(stacks_dir, name="dev", text=""):
         path.write_text((stacks_dir / "dev.toml").read_text().replace('"dev', f'"{name}'))
     path.write_text(path.read_text() + text)
     return load_file(path)
-
-
-def apply(config, layer="data", **kwargs):
-    counter = CallCounter()
-    ctx = make_context(config, hooks=[counter], **kwargs)
-    results = {r.name: r for r in engine_for(ctx, [layer]).apply()}
-    return results, counter
-
-
-def status(config):
-    return {r.name: r for r in engine_for(make_context(config), ["data"]).status()}
-
-
-def teardown(config, allow=False):
-    counter = CallCounter()
-    ctx = make_context(config, hooks=[counter], options=RunOptions(allow_prod_data=allow))
-    return {r.name: r for r in engine_for(ctx, ["data"]).teardown()}, counter
 
 
 @pytest.fixture

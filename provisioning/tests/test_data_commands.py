@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
+from devkit.testing import run
 from provisioning.tests.pipeline_fixtures import emulated_stack
-from provisioning.tests.test_commands import run
 
 pytestmark = pytest.mark.usefixtures("moto_ebs_default_key")
 

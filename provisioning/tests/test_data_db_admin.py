@@ -10,7 +10,7 @@ from devkit.testing import engine_for, make_context
 from provisioning.calls import CallCounter
 from provisioning.engine import EngineFailed
 from provisioning.layers import data
-from provisioning.tests.test_data import apply, status, teardown
+from provisioning.tests.data_fixtures import apply, status, teardown
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 pytestmark = pytest.mark.usefixtures("moto_ebs_default_key")

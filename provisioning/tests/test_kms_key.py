@@ -265,8 +265,7 @@ def test_teardown_deregisters_the_amis_before_asking_whether_the_ebs_key_is_need
 
 def test_teardown_of_the_data_layer_refuses_while_baked_images_exist(stacks_dir, prerequisites, config):
     """The AMIs' snapshots take the stack's default EBS key: the image layer goes first."""
-    from devkit.testing import engine_for
-    from provisioning.tests.test_commands import run
+    from devkit.testing import engine_for, run
 
     engine_for(make_context(config), ["image"]).apply()
     code, out, err = run("teardown", "--stack", "dev", "--layer", "data", "--yes", stacks_dir=stacks_dir)

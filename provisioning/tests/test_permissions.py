@@ -17,14 +17,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from devkit.testing import engine_for, make_context, write_stack
+from devkit.testing import engine_for, make_context, teach_moto_ebs_default_key, write_stack
 from provisioning import naming, retry
 from provisioning.config import load_file
 from provisioning.permissions.proof import ExpectedDenial, Proof, map_call
 from provisioning.permissions.recorder import Recorder, recording
 from provisioning.permissions.requests import World
 from provisioning.tests import permission_flows as flows
-from provisioning.tests.conftest import teach_moto_ebs_default_key
 from provisioning.tests.pipeline_fixtures import emulated_stack
 
 # pytest-django sets up the test databases only for a session with tests that ask for them; the
