@@ -1,4 +1,4 @@
-"""The one KMS key recipe (``data.KmsKey``: the data layer's S3, RDS and EBS keys and the pipeline's
+"""The one KMS key recipe (``recipes/kms_key.py``: the data layer's S3, RDS and EBS keys and the pipeline's
 SNS key): found by alias, the tagging API only for a key a crash left without its alias; its policy
 statements per purpose; teardown keeps a key while a DB snapshot, a retained automated backup or a
 baked AMI is encrypted with it."""
@@ -10,7 +10,9 @@ from botocore.stub import Stubber
 from devkit.testing import make_context
 from provisioning.calls import CallHook
 from provisioning.context import RESOURCE_TAG, STACK_TAG, RunOptions
+from provisioning import key_users
 from provisioning.layers import data, pipeline
+from provisioning.recipes.kms_key import KmsKey, key_names
 
 pytestmark = pytest.mark.usefixtures("moto_ebs_default_key")
 
@@ -41,7 +43,7 @@ def made(ctx, recipe):
 
 @pytest.fixture
 def key():
-    return data.KmsKey("s3", "S3 buckets")
+    return KmsKey("s3", "S3 buckets")
 
 
 # --- find ------------------------------------------------------------------------------------
@@ -85,7 +87,7 @@ def test_a_key_pending_deletion_behind_its_alias_is_not_found(ctx, key):
 
 
 def test_another_recipes_key_is_not_found(ctx, key):
-    made(ctx, data.KmsKey("rds", "RDS"))
+    made(ctx, KmsKey("rds", "RDS"))
     assert key.find_all(ctx, {}) == []
 
 
@@ -110,7 +112,7 @@ def test_each_purpose_adds_its_statements_to_the_accounts(config):
 
 
 def test_the_sns_key_is_made_tagged_as_the_pipelines(ctx):
-    state = made(ctx, pipeline.TopicKey())
+    state = made(ctx, KmsKey("sns", "SNS verification topic", layer="pipeline", statements=pipeline.sns_key_statements))
     kms = ctx.client("kms")
     tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=state["id"])["Tags"]}
     assert tags[STACK_TAG] == "dev" and tags[RESOURCE_TAG] == "pipeline.kms.sns"
@@ -121,7 +123,7 @@ def test_the_sns_key_is_made_tagged_as_the_pipelines(ctx):
 
 # --- teardown keeps a key something still needs ----------------------------------------------
 def test_a_key_nothing_needs_goes_with_its_alias(ctx, config):
-    rds_key = data.KmsKey("rds", "RDS", users=data.rds_backups_using)
+    rds_key = KmsKey("rds", "RDS", users=key_users.rds_backups_using)
     state = made(ctx, rds_key)
     tctx, recorder = recorded(config)
     rds_key.delete(tctx, state)
@@ -131,7 +133,7 @@ def test_a_key_nothing_needs_goes_with_its_alias(ctx, config):
 
 
 def test_a_key_a_db_snapshot_needs_is_kept_with_its_alias_and_found_again(ctx, config):
-    rds_key = data.KmsKey("rds", "RDS", users=data.rds_backups_using)
+    rds_key = KmsKey("rds", "RDS", users=key_users.rds_backups_using)
     state = made(ctx, rds_key)
     rds = ctx.client("rds")
     rds.create_db_instance(DBInstanceIdentifier="cloudsite-dev-db", Engine="mysql", DBInstanceClass="db.t3.micro",
@@ -172,7 +174,7 @@ def test_retained_automated_backups_need_the_key_on_every_page(ctx):
     rds.add_response("describe_db_instance_automated_backups", {"DBInstanceAutomatedBackups": [
         {"DBInstanceIdentifier": "cloudsite-dev-db", "Status": "retained", "KmsKeyId": KEY}]}, {"Marker": "n"})
     with rds:
-        users = data.rds_backups_using(ctx, RDS_STATE)
+        users = key_users.rds_backups_using(ctx, RDS_STATE)
     rds.assert_no_pending_responses()
     assert users == ["automated backups of cloudsite-dev-db (retained)"]
 
@@ -198,7 +200,7 @@ def test_amis_whose_snapshots_use_the_key_need_it(ctx):
         {"SnapshotId": "snap-2", "Encrypted": True, "KmsKeyId": "arn:aws:kms:us-east-1:123456789012:key/2222"}]},
         {"OwnerIds": ["self"], "Filters": [{"Name": "snapshot-id", "Values": ["snap-1", "snap-2", "snap-3"]}]})
     with ec2:
-        found = image.images_encrypted_with(ctx, data.key_names(ctx, {"id": "1111", "arn": KEY}))
+        found = key_users.images_encrypted_with(ctx, key_names(ctx, {"id": "1111", "arn": KEY}))
     ec2.assert_no_pending_responses()
     assert found == ["ami-mine"]
 
@@ -244,7 +246,6 @@ def test_teardown_deregisters_the_amis_before_asking_whether_the_ebs_key_is_need
     """moto never encrypts an AMI's snapshots, so every image of the stack counts as encrypted
     with the EBS key here; one worker makes the order the engine's alone."""
     from devkit.testing import engine_for
-    from provisioning.layers import image
 
     engine_for(make_context(config), ["image"]).apply()
 
@@ -252,10 +253,10 @@ def test_teardown_deregisters_the_amis_before_asking_whether_the_ebs_key_is_need
         return [i["ImageId"] for i in ctx.client("ec2").describe_images(Owners=["self"], Filters=[
             {"Name": "tag:cloudsite:stack", "Values": [ctx.stack]}])["Images"]]
 
-    monkeypatch.setattr(image, "images_encrypted_with", stack_images)
+    monkeypatch.setattr(key_users, "images_encrypted_with", stack_images)
     ctx = make_context(config, max_workers=1)
     (ebs_key,) = {r.name: r for r in data.build(config)}["data.kms.ebs"].find_all(ctx, {})
-    assert data.images_using(ctx, ebs_key)  # the AMI needs the key while it exists
+    assert key_users.images_using(ctx, ebs_key)  # the AMI needs the key while it exists
 
     engine_for(ctx, ["data", "image"]).teardown()
     assert ctx.client("ec2").describe_images(Owners=["self"])["Images"] == []
