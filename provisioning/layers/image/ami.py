@@ -1,25 +1,4 @@
-"""The image layer (``provision_image``): the builder's IAM role and instance profile, and the baked AMI.
-
-The bake, all in boto3:
-
-1. the base image from AWS's public SSM parameter (Debian 13 by default, Amazon Linux 2023, or
-   Ubuntu 24.04 LTS);
-2. a builder instance in the stack's first public subnet (the app security group: no ingress at all,
-   egress to fetch packages), IMDSv2 only, an encrypted gp3 root volume, tagged ``image.builder`` at
-   launch, user data ``deploy.bootstrap.bake_script``;
-3. wait: running, both status checks ok, then the completion signal the script writes to SSM
-   (``ok`` or ``failed: ...``), for at most ``[image] bake_timeout_minutes``;
-4. stop, wait stopped, ``create_image`` (the root volume is encrypted, so are its snapshot and the
-   AMI), tagged at creation with the source commit and the bake's fingerprint; wait
-   ``image_available``;
-5. in ``finally``: the signal parameter is deleted and the builder terminated, so a failed bake
-   leaves no builder running; a builder left by a crashed run is terminated by the next run.
-
-The recipe's state is the newest baked image. It drifts when the bake script, base kind or builder
-type changed (``fingerprint``), when ``--rebake`` asks for a fresh one (new base image, security
-updates), when more than ``[image] retention`` images exist (the oldest are deregistered and
-their snapshots deleted), and when a crashed run left a builder behind.
-"""
+"""The baked AMI (``image.ami``): the bake, its signal, the images kept, the builders cleaned up."""
 from __future__ import annotations
 
 import os
@@ -31,10 +10,8 @@ from deploy.bootstrap import bake_fingerprint, bake_script
 from provisioning import naming
 from provisioning.config import StackConfig
 from provisioning.errors import StackError, absent_on, tolerate
-from provisioning.layer import Layer
-from provisioning.policy import allow, document, trust
-from provisioning.recipe_names import AMI, APP_SG, BUILDER, BUILDER_PROFILE, BUILDER_ROLE, EBS_DEFAULT, public_subnet
-from provisioning.recipes.role import InstanceProfile, Role, retry_profile_propagation
+from provisioning.recipe_names import AMI, APP_SG, BUILDER, BUILDER_PROFILE, EBS_DEFAULT, public_subnet
+from provisioning.recipes.role import retry_profile_propagation
 from provisioning.resource import Drift, Resource
 from provisioning.retry import wait_until, waiter_config
 
@@ -51,13 +28,6 @@ def source_commit() -> str:
                               cwd=Path(__file__).resolve().parent, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def builder_policies(ctx, deps):
-    # The builder may write its own completion signal and nothing else.
-    prefix = naming.bake_signal(ctx.stack).lstrip("/")
-    return {"bake-signal": document(allow("WriteBakeSignal", ["ssm:PutParameter"],
-                                          [ctx.arn("ssm", f"parameter/{prefix}*")]))}
 
 
 def live_builders(ctx) -> list[dict]:
@@ -239,29 +209,3 @@ class Ami(Resource):
 
     def outputs(self, state):
         return {"image-id": state["id"], "source-commit": state["commit"]}
-
-
-def build(config: StackConfig) -> list[Resource]:
-    role = Role(BUILDER_ROLE, "image-builder", "cloudsite image builder: writes its bake signal only",
-                trust=lambda ctx: trust("ec2.amazonaws.com"), policies=builder_policies)
-    profile = InstanceProfile(BUILDER_PROFILE, "image-builder", role)
-    return [role, profile, Ami(config)]
-
-
-def inventory(ctx) -> dict:
-    ec2, iam = ctx.client("ec2"), ctx.client("iam")
-    images = ec2.describe_images(Owners=["self"])["Images"]
-    instances = [i for r in ec2.describe_instances(Filters=[
-        {"Name": "instance-state-name", "Values": LIVE_STATES}])["Reservations"] for i in r["Instances"]]
-    return {
-        "roles": len(iam.list_roles()["Roles"]),
-        "instance_profiles": len(iam.list_instance_profiles()["InstanceProfiles"]),
-        "images": len(images),
-        "snapshots": len(ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]),
-        "live_instances": len(instances),
-        "bake_signals": len(ctx.client("ssm").get_parameters_by_path(
-            Path=naming.bake_signal(ctx.stack), Recursive=True)["Parameters"]),
-    }
-
-
-LAYER = Layer("image", build, inventory)
