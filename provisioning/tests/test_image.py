@@ -128,7 +128,9 @@ def test_rebake_and_retention_keep_the_newest_images_with_their_snapshots(config
 
 def test_a_changed_bake_script_is_drift(config, prerequisites, monkeypatch):
     apply(config)
-    monkeypatch.setattr(image, "bake_fingerprint", lambda *args: "0123456789abcdef")
+    from provisioning.layers.image import ami
+
+    monkeypatch.setattr(ami, "bake_fingerprint", lambda *args: "0123456789abcdef")  # a changed script
     status = {r.name: r for r in engine_for(make_context(config), ["image"]).status()}
     assert status["image.ami"].action == "drifted"
     assert apply(config)["image.ami"].action == "update"
