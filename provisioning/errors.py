@@ -5,7 +5,7 @@
 * ``error_code``: the ``Code`` of a ``ClientError``.
 * ``tolerate``: swallow the codes that mean "already done" (a duplicate rule, a deleted thing).
 * ``absent_on``: a describe or get call whose "not found" answer means "it does not exist".
-* ``emulator_lacks`` / ``report_not_deleted``: an endpoint that does not implement a call (an
+* ``emulator_lacks`` / ``delete_or_report``: an endpoint that does not implement a call (an
   emulator; real AWS never answers so) is reported, not failed on.
 """
 from __future__ import annotations
@@ -78,3 +78,15 @@ UNIMPLEMENTED = (ClientError, NotImplementedError, ResponseParserError)
 def report_not_deleted(ctx, what: str, error: BaseException) -> None:
     ctx.reporter.note(f"NOT DELETED: {what}: the AWS endpoint does not implement this call "
                       f"({type(error).__name__}); delete it by hand if this is a real account")
+
+
+def delete_or_report(ctx, service: str, call: Callable[[], object], *, gone: tuple[str, ...], what: str) -> None:
+    """Delete with ``call``; ``gone`` codes mean it is deleted already. An endpoint that does not
+    implement the call (an emulator: moto's CodeDeploy has no deletes) is reported, not failed on."""
+    try:
+        with tolerate(*gone):
+            call()
+    except UNIMPLEMENTED as error:
+        if not emulator_lacks(error, ctx.client(service)):
+            raise
+        report_not_deleted(ctx, what, error)

@@ -34,27 +34,48 @@ DNS, auto scaling and alarms.
 from __future__ import annotations
 
 from deploy.cloudwatch import log_group_names
-
 from provisioning import naming
 from provisioning.config import StackConfig
 from provisioning.layer import Layer
 from provisioning.layers.compute.agent_config import AgentConfig
 from provisioning.layers.compute.alarms import Alarm
 from provisioning.layers.compute.autoscaling import ASG_DRAIN_TIMEOUT, AutoScalingGroup, ScalingPolicy, find_group
-from provisioning.layers.compute.certificate import (Certificate, CertificateValidation, certificate_token,
-                                                     find_certificate)
+from provisioning.layers.compute.certificate import (
+    Certificate,
+    CertificateValidation,
+    certificate_token,
+    find_certificate,
+)
 from provisioning.layers.compute.compare import subset_differs
 from provisioning.layers.compute.dns import AliasRecord, HostedZone
 from provisioning.layers.compute.instance_role import instance_policies
 from provisioning.layers.compute.inventory import inventory
 from provisioning.layers.compute.launch_template import LaunchTemplate
-from provisioning.layers.compute.load_balancer import (HEALTH_CHECK_PATH, TLS_POLICY, HttpListener, HttpsListener,
-                                                       Listener, LoadBalancer, TargetGroup, find_load_balancer)
+from provisioning.layers.compute.load_balancer import (
+    HEALTH_CHECK_PATH,
+    TLS_POLICY,
+    HttpListener,
+    HttpsListener,
+    Listener,
+    LoadBalancer,
+    TargetGroup,
+    find_load_balancer,
+)
 from provisioning.outputs import Parameters
 from provisioning.policy import trust
-from provisioning.recipe_names import (AUTO_SCALING_GROUP, CERTIFICATE, DATA_OUTPUTS, HOSTED_ZONE, INSTANCE_PROFILE,
-                                       INSTANCE_ROLE, LAUNCH_TEMPLATE, LOAD_BALANCER, LOG_STREAMS, TARGET_GROUP,
-                                       log_group)
+from provisioning.recipe_names import (
+    AUTO_SCALING_GROUP,
+    CERTIFICATE,
+    DATA_OUTPUTS,
+    HOSTED_ZONE,
+    INSTANCE_PROFILE,
+    INSTANCE_ROLE,
+    LAUNCH_TEMPLATE,
+    LOAD_BALANCER,
+    LOG_STREAMS,
+    TARGET_GROUP,
+    log_group,
+)
 from provisioning.recipes.log_group import LogGroup
 from provisioning.recipes.role import InstanceProfile, Role
 from provisioning.resource import Resource

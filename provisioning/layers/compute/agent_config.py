@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 from deploy.cloudwatch import render_agent_config
-
 from provisioning import naming
 from provisioning.errors import absent_on, tolerate
 from provisioning.recipe_names import AGENT_CONFIG

@@ -5,8 +5,14 @@ from provisioning import naming
 from provisioning.config import StackConfig
 from provisioning.errors import tolerate
 from provisioning.layers.compute.compare import subset_differs
-from provisioning.recipe_names import (AUTO_SCALING_GROUP, HTTPS_LISTENER, LAUNCH_TEMPLATE, SCALING, TARGET_GROUP,
-                                       public_subnets)
+from provisioning.recipe_names import (
+    AUTO_SCALING_GROUP,
+    HTTPS_LISTENER,
+    LAUNCH_TEMPLATE,
+    SCALING,
+    TARGET_GROUP,
+    public_subnets,
+)
 from provisioning.recipes.role import retry_profile_propagation
 from provisioning.resource import Drift, Resource, dep_id, planned
 from provisioning.retry import delete_once_free, wait_until

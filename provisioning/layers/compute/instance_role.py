@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from deploy.cloudwatch import log_group_names
-
 from provisioning import naming
 from provisioning.policy import allow, document
 from provisioning.recipe_names import DATA_OUTPUTS

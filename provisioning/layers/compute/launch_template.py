@@ -4,13 +4,20 @@ from __future__ import annotations
 import base64
 
 from deploy.bootstrap import boot_script
-
 from provisioning import naming
 from provisioning.config import StackConfig
 from provisioning.errors import StackError, absent_on, tolerate
 from provisioning.layers.compute.compare import subset_differs
-from provisioning.recipe_names import (AGENT_CONFIG, AMI, APP_SG, INSTANCE_PROFILE, LAUNCH_TEMPLATE, LOG_STREAMS,
-                                       VOLUME, log_group)
+from provisioning.recipe_names import (
+    AGENT_CONFIG,
+    AMI,
+    APP_SG,
+    INSTANCE_PROFILE,
+    LAUNCH_TEMPLATE,
+    LOG_STREAMS,
+    VOLUME,
+    log_group,
+)
 from provisioning.resource import Drift, Resource, dep_id, planned
 
 

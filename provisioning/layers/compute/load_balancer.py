@@ -4,8 +4,17 @@ from __future__ import annotations
 from provisioning import naming
 from provisioning.errors import absent_on, tolerate
 from provisioning.layers.compute.compare import subset_differs
-from provisioning.recipe_names import (CERTIFICATE, HTTP_LISTENER, HTTPS_LISTENER, LB_SG, LOAD_BALANCER, TARGET_GROUP,
-                                       VALIDATION, VPC, public_subnets)
+from provisioning.recipe_names import (
+    CERTIFICATE,
+    HTTP_LISTENER,
+    HTTPS_LISTENER,
+    LB_SG,
+    LOAD_BALANCER,
+    TARGET_GROUP,
+    VALIDATION,
+    VPC,
+    public_subnets,
+)
 from provisioning.resource import Drift, Resource, dep_id, planned
 from provisioning.retry import delete_once_free, waiter_config
 

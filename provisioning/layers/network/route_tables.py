@@ -7,7 +7,7 @@ from provisioning.errors import error_code, tolerate
 from provisioning.layers.network.vpc import LINGER_TIMEOUT, ec2_find
 from provisioning.recipe_names import VPC
 from provisioning.resource import Drift, Resource, dep_id, planned
-from provisioning.retry import retry_on
+from provisioning.retry import delete_once_free, retry_on
 
 
 class RouteTable(Resource):
@@ -114,9 +114,8 @@ class RouteTable(Resource):
         for assoc in state["associations"].values():
             with tolerate("InvalidAssociationID.NotFound"):
                 ec2.disassociate_route_table(AssociationId=assoc)
-        with tolerate("InvalidRouteTableID.NotFound"):
-            retry_on(["DependencyViolation"], lambda: ec2.delete_route_table(RouteTableId=state["id"]),
-                     timeout=LINGER_TIMEOUT, clock=ctx.clock)
+        delete_once_free(lambda: ec2.delete_route_table(RouteTableId=state["id"]), gone="InvalidRouteTableID.NotFound",
+                         busy=["DependencyViolation"], timeout=LINGER_TIMEOUT, clock=ctx.clock)
 
     def outputs(self, state):
         return {"route-table-id": state["id"]}

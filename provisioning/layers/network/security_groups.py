@@ -8,7 +8,7 @@ from provisioning.errors import StackError, error_code, tolerate
 from provisioning.layers.network.vpc import ANYWHERE, LINGER_TIMEOUT, ec2_find
 from provisioning.recipe_names import VPC
 from provisioning.resource import Drift, Resource, dep_id, planned
-from provisioning.retry import retry_on, waiter_config
+from provisioning.retry import delete_once_free, waiter_config
 
 # A rule: (protocol, from port, to port, kind, source) with kind "cidr", "cidr6", "sg" or "pl";
 # in a recipe a "sg" source is the logical name of the group, resolved to its id through deps.
@@ -110,9 +110,8 @@ class SecurityGroup(Resource):
 
     def delete(self, ctx, state):
         ec2 = ctx.client("ec2")
-        with tolerate("InvalidGroup.NotFound"):
-            retry_on(["DependencyViolation"], lambda: ec2.delete_security_group(GroupId=state["id"]),
-                     timeout=LINGER_TIMEOUT, clock=ctx.clock)
+        delete_once_free(lambda: ec2.delete_security_group(GroupId=state["id"]), gone="InvalidGroup.NotFound",
+                         busy=["DependencyViolation"], timeout=LINGER_TIMEOUT, clock=ctx.clock)
 
     def outputs(self, state):
         return {"group-id": state["id"]}

@@ -1,11 +1,10 @@
 """Subnets: three public (public IPs on launch), three private for the database."""
 from __future__ import annotations
 
-from provisioning.errors import tolerate
 from provisioning.layers.network.vpc import LINGER_TIMEOUT, ec2_find
 from provisioning.recipe_names import VPC
 from provisioning.resource import Drift, Resource, dep_id
-from provisioning.retry import retry_on, waiter_config
+from provisioning.retry import delete_once_free, waiter_config
 
 
 class Subnet(Resource):
@@ -51,9 +50,8 @@ class Subnet(Resource):
 
     def delete(self, ctx, state):
         ec2 = ctx.client("ec2")
-        with tolerate("InvalidSubnetID.NotFound"):
-            retry_on(["DependencyViolation"], lambda: ec2.delete_subnet(SubnetId=state["id"]),
-                     timeout=LINGER_TIMEOUT, clock=ctx.clock)
+        delete_once_free(lambda: ec2.delete_subnet(SubnetId=state["id"]), gone="InvalidSubnetID.NotFound",
+                         busy=["DependencyViolation"], timeout=LINGER_TIMEOUT, clock=ctx.clock)
 
     def outputs(self, state):
         return {"subnet-id": state["id"], "zone": state["zone"]}

@@ -29,26 +29,44 @@ from provisioning import naming
 from provisioning.config import StackConfig
 from provisioning.errors import emulator_lacks
 from provisioning.layer import Layer
-from provisioning.layers.pipeline.ci_roles import CiRole, CodeDeployRole, GithubOidcProvider, ImageRole, LambdaRole
+from provisioning.layers.pipeline.ci_roles import GithubOidcProvider, ci_role, codedeploy_role, image_role, lambda_role
 from provisioning.layers.pipeline.codedeploy import Application, DeploymentGroup
 from provisioning.layers.pipeline.inventory import inventory
-from provisioning.layers.pipeline.lambda_fn import (LOG_RETENTION_DAYS, FailureDestination, LambdaPermission,
-                                                    VerificationLambda, lambda_code)
+from provisioning.layers.pipeline.lambda_fn import (
+    LOG_RETENTION_DAYS,
+    FailureDestination,
+    LambdaPermission,
+    VerificationLambda,
+    lambda_code,
+)
 from provisioning.layers.pipeline.queue import FailureQueue, Queue
 from provisioning.layers.pipeline.secrets import DjangoSecret
 from provisioning.layers.pipeline.ses import MailRecords, SesIdentity
 from provisioning.layers.pipeline.topic import Subscription, Topic, sns_key_statements
 from provisioning.outputs import Parameters
-from provisioning.recipe_names import (APPLICATION, CI_ROLE, DEAD_LETTER, DJANGO_SECRET, FAILURE_QUEUE, GROUP,
-                                       IMAGE_ROLE, LAMBDA, LAMBDA_LOGS, OIDC, QUEUE, SES_IDENTITY, TOPIC)
+from provisioning.recipe_names import (
+    APPLICATION,
+    CI_ROLE,
+    DEAD_LETTER,
+    DJANGO_SECRET,
+    FAILURE_QUEUE,
+    GROUP,
+    IMAGE_ROLE,
+    LAMBDA,
+    LAMBDA_LOGS,
+    OIDC,
+    QUEUE,
+    SES_IDENTITY,
+    TOPIC,
+)
 from provisioning.recipes.kms_key import KmsKey
 from provisioning.recipes.log_group import LogGroup
 from provisioning.resource import Resource
 
 # Besides the recipes: lambda_code (deploy_lambda; VerificationLambda.code looks it up here at call
 # time, so tests can replace it) and emulator_lacks, GROUP, OIDC (tests use them).
-__all__ = ["GROUP", "LAYER", "OIDC", "Application", "CiRole", "CodeDeployRole", "DeploymentGroup", "DjangoSecret",
-           "FailureDestination", "FailureQueue", "GithubOidcProvider", "ImageRole", "LambdaPermission", "LambdaRole",
+__all__ = ["GROUP", "LAYER", "OIDC", "Application", "DeploymentGroup", "DjangoSecret",
+           "FailureDestination", "FailureQueue", "GithubOidcProvider", "LambdaPermission",
            "MailRecords", "Queue", "SesIdentity", "Subscription", "Topic", "VerificationLambda", "build",
            "emulator_lacks", "inventory", "lambda_code", "sns_key_statements"]
 
@@ -56,10 +74,10 @@ __all__ = ["GROUP", "LAYER", "OIDC", "Application", "CiRole", "CodeDeployRole", 
 def build(config: StackConfig) -> list[Resource]:
     resources: list[Resource] = [
         KmsKey("sns", "SNS verification topic", layer="pipeline", statements=sns_key_statements), Topic(),
-        LambdaRole(), LogGroup(LAMBDA_LOGS, lambda stack: f"/aws/lambda/{naming.lambda_function(stack)}",
+        lambda_role(), LogGroup(LAMBDA_LOGS, lambda stack: f"/aws/lambda/{naming.lambda_function(stack)}",
                                LOG_RETENTION_DAYS), VerificationLambda(), LambdaPermission(),
         Subscription(), SesIdentity(), MailRecords(), Queue(dead_letter=True), Queue(dead_letter=False),
-        CodeDeployRole(), Application(), DeploymentGroup(), GithubOidcProvider(), CiRole(), ImageRole(),
+        codedeploy_role(), Application(), DeploymentGroup(), GithubOidcProvider(), ci_role(), image_role(),
         DjangoSecret(), FailureQueue(), FailureDestination(),
     ]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from provisioning import naming
-from provisioning.errors import UNIMPLEMENTED, absent_on, emulator_lacks, report_not_deleted, tolerate
+from provisioning.errors import absent_on, delete_or_report, tolerate
 from provisioning.layers.pipeline.arns import role_arn
 from provisioning.recipe_names import APPLICATION, AUTO_SCALING_GROUP, CODEDEPLOY_ROLE, GROUP, TARGET_GROUP
 from provisioning.resource import Drift, Resource
@@ -35,13 +35,9 @@ class Application(Resource):
             Drift("compute platform", state["platform"], "Server", fixable=False)]
 
     def delete(self, ctx, state):
-        try:
-            with tolerate("ApplicationDoesNotExistException"):
-                ctx.client("codedeploy").delete_application(applicationName=state["id"])
-        except UNIMPLEMENTED as error:
-            if not emulator_lacks(error, ctx.client("codedeploy")):
-                raise
-            report_not_deleted(ctx, f"CodeDeploy application {state['id']}", error)
+        delete_or_report(ctx, "codedeploy", lambda: ctx.client("codedeploy").delete_application(
+            applicationName=state["id"]), gone=("ApplicationDoesNotExistException",),
+            what=f"CodeDeploy application {state['id']}")
 
 
 class DeploymentGroup(Resource):
@@ -109,11 +105,7 @@ class DeploymentGroup(Resource):
         return {"id": state["id"], **want}
 
     def delete(self, ctx, state):
-        try:
-            with tolerate("DeploymentGroupDoesNotExistException", "ApplicationDoesNotExistException"):
-                ctx.client("codedeploy").delete_deployment_group(
-                    applicationName=naming.codedeploy_application(ctx.stack), deploymentGroupName=state["id"])
-        except UNIMPLEMENTED as error:
-            if not emulator_lacks(error, ctx.client("codedeploy")):
-                raise
-            report_not_deleted(ctx, f"CodeDeploy deployment group {state['id']}", error)
+        delete_or_report(ctx, "codedeploy", lambda: ctx.client("codedeploy").delete_deployment_group(
+            applicationName=naming.codedeploy_application(ctx.stack), deploymentGroupName=state["id"]),
+            gone=("DeploymentGroupDoesNotExistException", "ApplicationDoesNotExistException"),
+            what=f"CodeDeploy deployment group {state['id']}")

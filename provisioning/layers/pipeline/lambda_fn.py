@@ -5,10 +5,20 @@ from __future__ import annotations
 import json
 
 from provisioning import naming
-from provisioning.errors import UNIMPLEMENTED, absent_on, emulator_lacks, report_not_deleted, tolerate
+from provisioning.errors import absent_on, delete_or_report, tolerate
 from provisioning.layers.pipeline.arns import failure_queue_arn, topic_arn
-from provisioning.recipe_names import (DEPLOY_BUCKET, FAILURE_DESTINATION, FAILURE_QUEUE, LAMBDA, LAMBDA_LOGS,
-                                       LAMBDA_ROLE, PERMISSION, SES_IDENTITY, TOKEN_TABLE, TOPIC)
+from provisioning.recipe_names import (
+    DEPLOY_BUCKET,
+    FAILURE_DESTINATION,
+    FAILURE_QUEUE,
+    LAMBDA,
+    LAMBDA_LOGS,
+    LAMBDA_ROLE,
+    PERMISSION,
+    SES_IDENTITY,
+    TOKEN_TABLE,
+    TOPIC,
+)
 from provisioning.recipes.lambda_function import LambdaFunction, zip_code
 from provisioning.resource import Drift, Resource
 from provisioning.retry import retry_role_propagation
@@ -134,13 +144,9 @@ class FailureDestination(Resource):
         return self._put(ctx)
 
     def delete(self, ctx, state):
-        try:
-            with tolerate("ResourceNotFoundException"):
-                ctx.client("lambda").delete_function_event_invoke_config(FunctionName=state["id"])
-        except UNIMPLEMENTED as error:
-            if not emulator_lacks(error, ctx.client("lambda")):
-                raise
-            report_not_deleted(ctx, f"Lambda event invoke config of {state['id']}", error)
+        delete_or_report(ctx, "lambda", lambda: ctx.client("lambda").delete_function_event_invoke_config(
+            FunctionName=state["id"]), gone=("ResourceNotFoundException",),
+            what=f"Lambda event invoke config of {state['id']}")
 
     def outputs(self, state):
         return {"on-failure-destination": state["on_failure"]}
