@@ -18,7 +18,7 @@ from pathlib import Path
 import boto3
 import botocore.session
 
-from devkit import live
+from devkit import inventory, live
 from provisioning import layers, naming
 from provisioning.calls import CallCounter, CallHook, is_mutating
 from provisioning.context import Context
@@ -150,15 +150,6 @@ class RunOutcome:
     problems: list[str] = field(default_factory=list)
 
 
-def _inventory(ctx, layer_names) -> dict:
-    found = {}
-    for name in layer_names:
-        inventory = layers.LAYERS[name].inventory
-        if inventory is not None:
-            found.update({f"{name}.{key}": value for key, value in inventory(ctx).items()})
-    return found
-
-
 def run_once(config, layer: str | tuple[str, ...], *, crash_after: int | None = None,
              prerequisites=(), max_workers: int = 1) -> RunOutcome:
     """One scenario in the current (fresh) emulator: prerequisites applied, then the layer (or
@@ -188,7 +179,7 @@ def run_once(config, layer: str | tuple[str, ...], *, crash_after: int | None = 
     except EngineFailed as failed:
         problems.append(f"the run after the crash failed: {failed}")
     status = {r.name: r.action for r in engine_for(ctx, chosen).status()}
-    return RunOutcome(first_mutating, _inventory(ctx, [*prerequisites, *chosen]), status,
+    return RunOutcome(first_mutating, inventory.counts(ctx, [*prerequisites, *chosen]), status,
                       recheck.mutating, crashed, problems)
 
 

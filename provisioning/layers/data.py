@@ -49,15 +49,33 @@ from botocore.exceptions import ClientError
 from provisioning import db_admin_invoke, naming
 from provisioning.config import StackConfig
 from provisioning.errors import UNIMPLEMENTED, StackError, emulator_lacks, error_code, tolerate
+from provisioning.key_users import images_using, rds_backups_using
 from provisioning.layer import Layer
 from provisioning.outputs import Parameters, parameter_path
 from provisioning.policy import allow, document, trust
-from provisioning.recipe_names import (APP_BUCKET, APP_SECRET, APP_USER,
-                                       DB_ADMIN_FUNCTION, DB_ADMIN_LOGS, DB_ADMIN_ROLE, DB_ADMIN_SG, DB_SG,
-                                       DEPLOY_BUCKET, EBS_DEFAULT, EBS_KEY, MASTER_SECRET, PARAMETER_GROUP,
-                                       PRIMARY, RDS_KEY, REPLICA, S3_KEY, SUBNET_GROUP, TOKEN_TABLE, bucket,
-                                       private_subnets)
-from provisioning.key_users import images_using, rds_backups_using
+from provisioning.recipe_names import (
+    APP_BUCKET,
+    APP_SECRET,
+    APP_USER,
+    DB_ADMIN_FUNCTION,
+    DB_ADMIN_LOGS,
+    DB_ADMIN_ROLE,
+    DB_ADMIN_SG,
+    DB_SG,
+    DEPLOY_BUCKET,
+    EBS_DEFAULT,
+    EBS_KEY,
+    MASTER_SECRET,
+    PARAMETER_GROUP,
+    PRIMARY,
+    RDS_KEY,
+    REPLICA,
+    S3_KEY,
+    SUBNET_GROUP,
+    TOKEN_TABLE,
+    bucket,
+    private_subnets,
+)
 from provisioning.recipes.kms_key import KmsKey
 from provisioning.recipes.lambda_function import LambdaFunction, zip_code
 from provisioning.recipes.log_group import LogGroup

@@ -49,7 +49,6 @@ from provisioning.layers.compute.certificate import (
 from provisioning.layers.compute.compare import subset_differs
 from provisioning.layers.compute.dns import AliasRecord, HostedZone
 from provisioning.layers.compute.instance_role import instance_policies
-from provisioning.layers.compute.inventory import inventory
 from provisioning.layers.compute.launch_template import LaunchTemplate
 from provisioning.layers.compute.load_balancer import (
     HEALTH_CHECK_PATH,
@@ -84,7 +83,7 @@ __all__ = ["ASG_DRAIN_TIMEOUT", "CERTIFICATE", "HEALTH_CHECK_PATH", "LAYER", "TL
            "Alarm", "AutoScalingGroup", "Certificate", "CertificateValidation", "HostedZone", "HttpListener",
            "HttpsListener", "LaunchTemplate", "Listener", "LoadBalancer", "ScalingPolicy", "TargetGroup", "build",
            "certificate_token", "find_certificate", "find_group", "find_load_balancer", "instance_policies",
-           "inventory", "subset_differs"]
+           "subset_differs"]
 
 
 def build(config: StackConfig) -> list[Resource]:
@@ -132,4 +131,4 @@ def build(config: StackConfig) -> list[Resource]:
     return [*resources, outputs]
 
 
-LAYER = Layer("compute", build, inventory)
+LAYER = Layer("compute", build)

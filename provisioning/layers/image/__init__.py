@@ -26,11 +26,10 @@ from provisioning.config import StackConfig
 from provisioning.layer import Layer
 from provisioning.layers.image.ami import COMMIT_TAG, Ami, live_builders, read_bake_signal, source_commit
 from provisioning.layers.image.builder import builder_policies, builder_role
-from provisioning.layers.image.inventory import inventory
 from provisioning.recipe_names import BUILDER
 from provisioning.resource import Resource
 
-__all__ = ["BUILDER", "COMMIT_TAG", "LAYER", "Ami", "build", "builder_policies", "inventory", "live_builders",
+__all__ = ["BUILDER", "COMMIT_TAG", "LAYER", "Ami", "build", "builder_policies", "live_builders",
            "read_bake_signal", "source_commit"]
 
 
@@ -39,4 +38,4 @@ def build(config: StackConfig) -> list[Resource]:
     return [role, profile, Ami(config)]
 
 
-LAYER = Layer("image", build, inventory)
+LAYER = Layer("image", build)

@@ -15,7 +15,6 @@ from __future__ import annotations
 from provisioning import naming
 from provisioning.config import StackConfig
 from provisioning.layer import Layer
-from provisioning.layers.network.inventory import inventory
 from provisioning.layers.network.route_tables import RouteTable
 from provisioning.layers.network.security_groups import (
     ALL_OUT,
@@ -50,7 +49,7 @@ from provisioning.resource import Resource
 MYSQL_PORT = naming.DB_PORT
 
 __all__ = ["ALL_OUT", "ANYWHERE", "LAYER", "LINGER_TIMEOUT", "MYSQL_PORT", "GroupRules", "InternetGateway",
-           "RouteTable", "Rule", "SecurityGroup", "Subnet", "Vpc", "build", "ec2_find", "flatten", "inventory",
+           "RouteTable", "Rule", "SecurityGroup", "Subnet", "Vpc", "build", "ec2_find", "flatten",
            "permission", "resolve", "show", "subnet_cidrs", "sync_rules"]
 
 
@@ -104,4 +103,4 @@ def build(config: StackConfig) -> list[Resource]:
     return [*resources, outputs]
 
 
-LAYER = Layer("network", build, inventory)
+LAYER = Layer("network", build)

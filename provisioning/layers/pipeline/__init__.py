@@ -31,7 +31,6 @@ from provisioning.errors import emulator_lacks
 from provisioning.layer import Layer
 from provisioning.layers.pipeline.ci_roles import GithubOidcProvider, ci_role, codedeploy_role, image_role, lambda_role
 from provisioning.layers.pipeline.codedeploy import Application, DeploymentGroup
-from provisioning.layers.pipeline.inventory import inventory
 from provisioning.layers.pipeline.lambda_fn import (
     LOG_RETENTION_DAYS,
     FailureDestination,
@@ -68,7 +67,7 @@ from provisioning.resource import Resource
 __all__ = ["GROUP", "LAYER", "OIDC", "Application", "DeploymentGroup", "DjangoSecret",
            "FailureDestination", "FailureQueue", "GithubOidcProvider", "LambdaPermission",
            "MailRecords", "Queue", "SesIdentity", "Subscription", "Topic", "VerificationLambda", "build",
-           "emulator_lacks", "inventory", "lambda_code", "sns_key_statements"]
+           "emulator_lacks", "lambda_code", "sns_key_statements"]
 
 
 def build(config: StackConfig) -> list[Resource]:
@@ -103,4 +102,4 @@ def build(config: StackConfig) -> list[Resource]:
     return [*resources, outputs]
 
 
-LAYER = Layer("pipeline", build, inventory)
+LAYER = Layer("pipeline", build)
