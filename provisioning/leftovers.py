@@ -42,45 +42,39 @@ def _tagging_api(ctx):
     return [r["ResourceARN"] for page in pages for r in page["ResourceTagMappingList"]]
 
 
+def _listed(client, method: str, key: str, **kwargs) -> list[dict]:
+    """Every item of a paginated list or describe call."""
+    return [item for page in client.get_paginator(method).paginate(**kwargs) for item in page[key]]
+
+
 def _missed_by_tagging_api(ctx):
-    stack, found = ctx.stack, []
-    iam = ctx.client("iam")
-    for page in iam.get_paginator("list_roles").paginate():
-        for role in page["Roles"]:
-            if _tagged(iam.list_role_tags(RoleName=role["RoleName"])["Tags"], stack):
-                found.append(role["Arn"])
-    for page in iam.get_paginator("list_instance_profiles").paginate():
-        for profile in page["InstanceProfiles"]:
-            tags = iam.list_instance_profile_tags(InstanceProfileName=profile["InstanceProfileName"])["Tags"]
-            if _tagged(tags, stack):
-                found.append(profile["Arn"])
-    for provider in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]:
-        tags = iam.list_open_id_connect_provider_tags(OpenIDConnectProviderArn=provider["Arn"])["Tags"]
-        if _tagged(tags, stack):
-            found.append(provider["Arn"])
-    stack_filter = [{"Name": f"tag:{STACK_TAG}", "Values": [stack]}]
-    for page in ctx.client("ec2").get_paginator("describe_launch_templates").paginate(Filters=stack_filter):
-        found += [f"launch-template/{t['LaunchTemplateId']}" for t in page["LaunchTemplates"]]
-    autoscaling = ctx.client("autoscaling")
-    for page in autoscaling.get_paginator("describe_auto_scaling_groups").paginate():
-        found += [g["AutoScalingGroupARN"] for g in page["AutoScalingGroups"]
-                  if _tagged(g.get("Tags"), stack)]
-    rds = ctx.client("rds")
-    for page in rds.get_paginator("describe_db_parameter_groups").paginate():
-        for group in page["DBParameterGroups"]:
-            if _tagged(rds.list_tags_for_resource(ResourceName=group["DBParameterGroupArn"])["TagList"], stack):
-                found.append(group["DBParameterGroupArn"])
-    for page in rds.get_paginator("describe_db_subnet_groups").paginate():
-        for group in page["DBSubnetGroups"]:
-            if _tagged(rds.list_tags_for_resource(ResourceName=group["DBSubnetGroupArn"])["TagList"], stack):
-                found.append(group["DBSubnetGroupArn"])
-    route53 = ctx.client("route53")
-    for page in route53.get_paginator("list_hosted_zones").paginate():
-        for zone in page["HostedZones"]:
-            zone_id = zone["Id"].rsplit("/", 1)[-1]
-            tags = route53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id)
-            if _tagged(tags["ResourceTagSet"].get("Tags"), stack):
-                found.append(f"hostedzone/{zone_id}")
+    """The kinds the Resource Groups Tagging API does not list (IAM, launch templates, auto scaling
+    groups, RDS groups, hosted zones), each through its own list call and its tags."""
+    stack = ctx.stack
+    iam, rds, route53 = ctx.client("iam"), ctx.client("rds"), ctx.client("route53")
+    tags_of = [
+        (_listed(iam, "list_roles", "Roles"), "Arn",
+         lambda r: iam.list_role_tags(RoleName=r["RoleName"])["Tags"]),
+        (_listed(iam, "list_instance_profiles", "InstanceProfiles"), "Arn",
+         lambda p: iam.list_instance_profile_tags(InstanceProfileName=p["InstanceProfileName"])["Tags"]),
+        (iam.list_open_id_connect_providers()["OpenIDConnectProviderList"], "Arn",
+         lambda p: iam.list_open_id_connect_provider_tags(OpenIDConnectProviderArn=p["Arn"])["Tags"]),
+        (_listed(ctx.client("autoscaling"), "describe_auto_scaling_groups", "AutoScalingGroups"),
+         "AutoScalingGroupARN", lambda g: g.get("Tags")),
+        (_listed(rds, "describe_db_parameter_groups", "DBParameterGroups"), "DBParameterGroupArn",
+         lambda g: rds.list_tags_for_resource(ResourceName=g["DBParameterGroupArn"])["TagList"]),
+        (_listed(rds, "describe_db_subnet_groups", "DBSubnetGroups"), "DBSubnetGroupArn",
+         lambda g: rds.list_tags_for_resource(ResourceName=g["DBSubnetGroupArn"])["TagList"]),
+    ]
+    found = [item[arn] for items, arn, tags in tags_of for item in items if _tagged(tags(item), stack)]
+    templates = _listed(ctx.client("ec2"), "describe_launch_templates", "LaunchTemplates",
+                        Filters=[{"Name": f"tag:{STACK_TAG}", "Values": [stack]}])
+    found += [f"launch-template/{t['LaunchTemplateId']}" for t in templates]
+    for zone in _listed(route53, "list_hosted_zones", "HostedZones"):
+        zone_id = zone["Id"].rsplit("/", 1)[-1]
+        tags = route53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id)
+        if _tagged(tags["ResourceTagSet"].get("Tags"), stack):
+            found.append(f"hostedzone/{zone_id}")
     return found
 
 
