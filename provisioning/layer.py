@@ -12,5 +12,3 @@ from provisioning.resource import Resource
 class Layer:
     name: str
     build: Callable[[StackConfig], list[Resource]]
-    # Counts of what exists in the account for this stack, tagged or not (crash-resume tests).
-    inventory: Callable[..., dict] | None = None

@@ -3,9 +3,10 @@ a resumed stack's counts with a clean run's (a duplicate or an untagged orphan s
 that differs). Test machinery: it lives here, never in the product."""
 from __future__ import annotations
 
-from devkit.inventory import compute, image, network, pipeline
+from devkit.inventory import compute, data, image, network, pipeline
 
-INVENTORIES = {"network": network.inventory, "image": image.inventory, "compute": compute.inventory,
+INVENTORIES = {"network": network.inventory, "data": data.inventory, "image": image.inventory,
+               "compute": compute.inventory,
                "pipeline": pipeline.inventory}
 
 

@@ -43,9 +43,23 @@ from provisioning import naming
 from provisioning.config import StackConfig
 from provisioning.layer import Layer
 from provisioning.outputs import Parameters
-from provisioning.recipe_names import (APP_BUCKET, APP_SECRET, APP_USER, DB_ADMIN_FUNCTION, DEPLOY_BUCKET, EBS_KEY,
-                                       MASTER_SECRET, PARAMETER_GROUP, PRIMARY, RDS_KEY, REPLICA, S3_KEY,
-                                       SUBNET_GROUP, TOKEN_TABLE, private_subnets)
+from provisioning.recipe_names import (
+    APP_BUCKET,
+    APP_SECRET,
+    APP_USER,
+    DB_ADMIN_FUNCTION,
+    DEPLOY_BUCKET,
+    EBS_KEY,
+    MASTER_SECRET,
+    PARAMETER_GROUP,
+    PRIMARY,
+    RDS_KEY,
+    REPLICA,
+    S3_KEY,
+    SUBNET_GROUP,
+    TOKEN_TABLE,
+    private_subnets,
+)
 from provisioning.resource import Drift, Resource
 
 # the recipes, one AWS resource (or one tight family) a module; re-exported for the tests
@@ -53,7 +67,6 @@ from .credentials import DbAppUser, credentials_secret, grants_version, invoke_d
 from .db_admin import DbAdminFunction, db_admin_code, db_admin_recipes
 from .dynamodb import TokenTable
 from .ebs import EbsDefaultEncryption
-from .inventory import inventory
 from .kms import KmsKey, ebs_statements, images_using, kms_keys, rds_backups_using
 from .rds import DB_CREATE_WAIT, DB_REPLICA_WAIT, ENGINE_LIFECYCLE, MYSQL_FAMILY, DbInstance, DbPrimary, DbReplica
 from .rds_groups import DbParameterGroup, DbSubnetGroup
@@ -98,13 +111,13 @@ def build(config: StackConfig) -> list[Resource]:
             TokenTable(config), outputs]
 
 
-LAYER = Layer("data", build, inventory)
+LAYER = Layer("data", build)
 
 __all__ = [
     "APP_SECRET", "APP_USER", "DB_ADMIN_FUNCTION", "DB_CREATE_WAIT", "DB_REPLICA_WAIT", "ENGINE_LIFECYCLE", "LAYER",
     "MASTER_SECRET", "MYSQL_FAMILY", "PARAMETER_GROUP", "PRIMARY", "RDS_KEY", "REPLICA", "SUBNET_GROUP", "Bucket",
     "DbAdminFunction", "DbAppUser", "DbInstance", "DbParameterGroup", "DbPrimary", "DbReplica", "DbSubnetGroup",
     "Drift", "EbsDefaultEncryption", "KmsKey", "TokenTable", "build", "credentials_secret", "db_admin_code",
-    "db_admin_recipes", "ebs_statements", "empty_bucket", "grants_version", "images_using", "inventory",
+    "db_admin_recipes", "ebs_statements", "empty_bucket", "grants_version", "images_using",
     "invoke_db_admin", "kms_keys", "new_password", "rds_backups_using",
 ]

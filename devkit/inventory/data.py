@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 from provisioning import naming
+from provisioning.layers.data.ebs import EbsDefaultEncryption
 from provisioning.outputs import parameter_path
-
-from .ebs import EbsDefaultEncryption
 
 
 def inventory(ctx) -> dict:
