@@ -144,12 +144,14 @@ version=$("$PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
   || fail "$PYTHON is Python $version; the app needs {min_text} or newer"
 # a throwaway venv proves venv and ensurepip (Debian and Ubuntu ship them apart, python3-venv)
 rm -rf /tmp/cloudsite-venv-check
-"$PYTHON" -m venv /tmp/cloudsite-venv-check || fail "$PYTHON (Python $version) cannot make a venv with pip (venv/ensurepip)"
+"$PYTHON" -m venv /tmp/cloudsite-venv-check \
+|| fail "$PYTHON (Python $version) cannot make a venv with pip (venv/ensurepip)"
 rm -rf /tmp/cloudsite-venv-check
 echo "bake: interpreter $PYTHON (Python $version)"
 
 # 3. the service user and its directories
-id -u cloudsite >/dev/null 2>&1 || useradd --system --home-dir /opt/cloudsite --no-create-home --shell /usr/sbin/nologin cloudsite
+id -u cloudsite >/dev/null 2>&1 \
+|| useradd --system --home-dir /opt/cloudsite --no-create-home --shell /usr/sbin/nologin cloudsite
 install -d -m 0755 /opt/cloudsite
 install -d -m 0750 -o root -g cloudsite /etc/cloudsite
 printf '%s\\n' "$PYTHON" > {python_record}.new

@@ -3,10 +3,10 @@
     python -m deploy.render_env --stack dev --output /etc/cloudsite/env --owner cloudsite
 
 Reads ``/cloudsite/<stack>/{network,data,compute,pipeline}/`` (SSM Parameter Store) and the Django
-secret key (Secrets Manager), and writes ``KEY="value"`` lines for systemd's ``EnvironmentFile=``: created with mode 0600 (owned by
-the service user when run as root) and moved into place atomically, so no other user ever reads
-it and a crash never leaves half a file. boto3 only (no Django). Nothing secret is printed or
-logged: the only output is how many variables were written.
+secret key (Secrets Manager), and writes ``KEY="value"`` lines for systemd's ``EnvironmentFile=``:
+created with mode 0600 (owned by the service user when run as root) and moved into place
+atomically, so no other user ever reads it and a crash never leaves half a file. boto3 only (no
+Django). Nothing secret is printed or logged: the only output is how many variables were written.
 
 No database password goes into the file: ``DATABASE_URL`` / ``DATABASE_REPLICA_URL`` name the app
 user only, and ``DATABASE_SECRET_ARN`` names the app user's secret, which the app reads at connect

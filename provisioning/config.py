@@ -172,7 +172,8 @@ _deployment_config = _str("|".join(DEPLOYMENT_CONFIGS), " or ".join(f'"{c}"' for
 _sender = _str(r"[A-Za-z0-9._%+-]+@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
                'an e-mail address in the stack\'s domain such as "no-reply@dev.example.com"')
 _subdomain = _str(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", 'a single DNS label such as "mail"')
-_github_repository = _str(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}", 'a GitHub repository such as "acme/cloudsite"')
+_github_repository = _str(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}",
+                          'a GitHub repository such as "acme/cloudsite"')
 _db_class = _str(r"db\.[a-z][a-z0-9-]*\.[a-z0-9]+", 'an RDS instance class such as "db.t3.micro"')
 
 
@@ -213,7 +214,8 @@ def _vpc_cidr(value):
 
 
 def _zones(value):
-    expected = f'"{AUTO}" (the first three zones the region offers) or a list of three distinct zone names such as ["eu-west-1a", "eu-west-1b", "eu-west-1c"]'
+    expected = (f'"{AUTO}" (the first three zones the region offers) or a list of three distinct zone names '
+                'such as ["eu-west-1a", "eu-west-1b", "eu-west-1c"]')
     if value == AUTO:
         return AUTO
     if (not isinstance(value, list) or len(value) != 3 or len(set(value)) != 3

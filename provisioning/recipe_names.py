@@ -58,7 +58,8 @@ BUILDER = "image.builder"  # the tag of builder instances and their volumes
 # --- compute ---
 INSTANCE_ROLE, INSTANCE_PROFILE = "compute.role", "compute.instance-profile"
 AGENT_CONFIG = "compute.agent-config"
-LAUNCH_TEMPLATE, TARGET_GROUP, LOAD_BALANCER = "compute.launch-template", "compute.target-group", "compute.load-balancer"
+LAUNCH_TEMPLATE, TARGET_GROUP = "compute.launch-template", "compute.target-group"
+LOAD_BALANCER = "compute.load-balancer"
 HTTPS_LISTENER, HTTP_LISTENER = "compute.listener.https", "compute.listener.http"
 HOSTED_ZONE, CERTIFICATE = "compute.hosted-zone", "compute.certificate"
 VALIDATION, ALIAS = "compute.certificate-validation", "compute.dns.alias"

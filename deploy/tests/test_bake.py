@@ -89,7 +89,8 @@ def imds():
             self._answer(200 if ok else 400, b"tok-123")
 
         def do_GET(self):
-            ok = self.path == "/latest/meta-data/instance-id" and self.headers.get("X-aws-ec2-metadata-token") == "tok-123"
+            ok = (self.path == "/latest/meta-data/instance-id"
+                  and self.headers.get("X-aws-ec2-metadata-token") == "tok-123")
             self._answer(200 if ok else 401, b"i-0fake")
 
         def _answer(self, status, body):
@@ -121,7 +122,8 @@ fi
 def run_part(tmp_path, imds, script: str, sections: list[tuple[str, str]], prelude: str = "", **env):
     """The script's header (IMDS, signal, trap, fail, skipped) and the given sections, run; never
     its package steps (they would install on this machine)."""
-    header = script[:script.index("# 0. ")] + script[script.index("# the metadata and the signal"):script.index("# 1. packages")]
+    header = (script[:script.index("# 0. ")]
+              + script[script.index("# the metadata and the signal"):script.index("# 1. packages")])
     body = "".join(script[script.index(start):script.index(end)] for start, end in sections)
     moved = lambda part: (part.replace("/tmp/", f"{tmp_path}/tmp/").replace("/etc/cloudsite/", f"{tmp_path}/etc/")  # noqa: E731
                           .replace("/var/log/cloudsite-bake.log", str(tmp_path / "bake.log")))

@@ -54,7 +54,8 @@ def test_the_bake_puts_the_agent_in_the_log_group_and_makes_the_directory_setgid
     lines = [line.strip() for line in script.splitlines()]
     # after the agent's step, never skipped (under the instance test's switch the test makes the user)
     assert f"usermod -a -G {LOG_GROUP} {AGENT_USER}" in lines
-    assert script.index('skipped "the CloudWatch agent"') < script.index("usermod") < script.index('skipped "the RDS CA')
+    assert (script.index('skipped "the CloudWatch agent"') < script.index("usermod")
+            < script.index('skipped "the RDS CA'))
     assert f"install -d -m 2750 -o cloudsite -g {LOG_GROUP} {LOG_DIR}" in lines
     assert script.index(f"groupadd --system {LOG_GROUP}") < script.index("usermod")
     # the agent's package (which creates its user) is installed before the user joins the group

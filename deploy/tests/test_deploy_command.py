@@ -118,8 +118,10 @@ def test_a_failed_deployment_exits_1_with_the_failing_lifecycle_event():
                 {"lifecycleEventName": "AfterInstall", "status": "Succeeded"},
                 {"lifecycleEventName": "ValidateService", "status": "Failed", "diagnostics": {
                     "errorCode": "ScriptFailed", "scriptName": "scripts/validate_service.sh",
-                    "message": "Script at specified location: scripts/validate_service.sh run as user root failed with exit code 1",
-                    "logTail": "[stderr] ERROR: http://127.0.0.1:8000/healthz answered 503, not 200, after 60 attempts"}},
+                    "message": "Script at specified location: scripts/validate_service.sh run as user root "
+                               "failed with exit code 1",
+                    "logTail": "[stderr] ERROR: http://127.0.0.1:8000/healthz answered 503, not 200, "
+                               "after 60 attempts"}},
             ]}}}, {"deploymentId": "d-1", "targetId": "i-0abc"})
     with stubber, pytest.raises(StackError) as error:  # the command exits 1 with its message
         run_wait(client)
@@ -153,7 +155,8 @@ def make_group(health_check: str):
 
 
 def group_health(autoscaling):
-    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["cloudsite-dev-app"])["AutoScalingGroups"][0]
+    group = autoscaling.describe_auto_scaling_groups(
+        AutoScalingGroupNames=["cloudsite-dev-app"])["AutoScalingGroups"][0]
     return group["HealthCheckType"], group["HealthCheckGracePeriod"]
 
 

@@ -244,7 +244,8 @@ def test_after_install_renders_the_env_then_migrates_once_and_collects_static(sc
     assert done.returncode == 0, done.stderr
     env_file = Path(env["ETC_DIR"]) / "env"
     assert calls == [
-        f"python -m deploy.render_env --stack dev --region us-east-1 --output {env_file} --owner root secret= log_file=unset",
+        f"python -m deploy.render_env --stack dev --region us-east-1 --output {env_file} --owner root "
+        "secret= log_file=unset",
         # the service's environment, but their logs go to the hook's output: a root process must
         # not create the service's log file (the service user could not open it)
         "python manage.py migrate_locked --deployment d-ABCDEF123 --noinput secret=set log_file=",

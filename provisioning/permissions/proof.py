@@ -96,7 +96,8 @@ class Proof:
         outcome, seen = Outcome(), {}
         for call in calls:
             if call.actor not in self.roles:
-                outcome.failures.append(f"{call.actor}: no role is known for this actor ({call.service} {call.operation})")
+                outcome.failures.append(f"{call.actor}: no role is known for this actor "
+                                        f"({call.service} {call.operation})")
                 continue
             if call.error:
                 outcome.failures.append(f"{call.actor}: {call.service} {call.operation}: {call.error}")
@@ -130,7 +131,8 @@ class Proof:
         if decision.allowed:
             outcome.allowed.append((actor, request, decision.reason))
         else:
-            outcome.failures.append(f"{actor}: {request.action} on {request.resource} is not allowed ({decision.reason})"
+            outcome.failures.append(f"{actor}: {request.action} on {request.resource} "
+                                    f"is not allowed ({decision.reason})"
                                     + (f" [implied by {request.implied_by}]" if request.implied_by else ""))
         return decision.allowed
 

@@ -197,7 +197,8 @@ def dynamodb_table(action: str):
 
 def dynamodb_batch(action: str):
     def mapping(world, call):
-        return [Request(action, world.arn("dynamodb", f"table/{table}")) for table in sorted(call.params["RequestItems"])]
+        return [Request(action, world.arn("dynamodb", f"table/{table}"))
+                for table in sorted(call.params["RequestItems"])]
     return mapping
 
 
@@ -412,7 +413,8 @@ def ec2_run_instances(world, call):
                        "ec2:RunInstances", "RunInstances", by)
     requests.append(Request("ec2:RunInstances", ec2_arn(world, "image", p["ImageId"], owned=False)))
     requests.append(Request("ec2:RunInstances", ec2_arn(world, "subnet", p["SubnetId"])))
-    requests += [Request("ec2:RunInstances", ec2_arn(world, "security-group", g)) for g in p.get("SecurityGroupIds", [])]
+    requests += [Request("ec2:RunInstances", ec2_arn(world, "security-group", g))
+                 for g in p.get("SecurityGroupIds", [])]
     if p.get("IamInstanceProfile"):  # IAM User Guide, "Using an IAM role to grant permissions to ... EC2"
         requests.append(Request("iam:PassRole", world.instance_profile_role(p["IamInstanceProfile"]),
                                 {"iam:PassedToService": "ec2.amazonaws.com"}, implied_by=by))

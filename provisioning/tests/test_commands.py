@@ -90,9 +90,11 @@ def no_credentials(monkeypatch, tmp_path):
 def test_missing_credentials_region_or_profile_is_one_line(stacks_dir, no_credentials):
     code, _, err = run("provision_status", "--stack", "dev", "--layer", "network", stacks_dir=stacks_dir)
     assert code == 1 and err.startswith("no AWS credentials found") and "Traceback" not in err
-    code, _, err = run("provision_status", "--stack", "dev", "--layer", "network", "--region", "", stacks_dir=stacks_dir)
+    code, _, err = run("provision_status", "--stack", "dev", "--layer", "network", "--region", "",
+                       stacks_dir=stacks_dir)
     assert code == 1 and err.startswith("no AWS region")
-    code, _, err = run("provision_status", "--stack", "dev", "--layer", "network", "--profile", "nobody", stacks_dir=stacks_dir)
+    code, _, err = run("provision_status", "--stack", "dev", "--layer", "network", "--profile", "nobody",
+                       stacks_dir=stacks_dir)
     assert code == 1 and "The config profile (nobody) could not be found" in err
 
 

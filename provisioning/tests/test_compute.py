@@ -46,7 +46,8 @@ def test_first_apply_creates_every_resource_as_configured(built, ctx, config):
     data = template["LaunchTemplateData"]
     ami = ec2.describe_images(Owners=["self"])["Images"][0]["ImageId"]
     assert data["ImageId"] == ami
-    assert data["MetadataOptions"]["HttpTokens"] == "required" and data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
+    assert (data["MetadataOptions"]["HttpTokens"] == "required"
+            and data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1)
     (root,) = data["BlockDeviceMappings"]
     assert root["Ebs"]["Encrypted"] and root["Ebs"]["VolumeType"] == "gp3"
     assert data["IamInstanceProfile"]["Arn"].endswith("instance-profile/cloudsite-dev-instance")
@@ -99,13 +100,17 @@ def test_first_apply_creates_every_resource_as_configured(built, ctx, config):
     assert policy["PolicyType"] == "TargetTrackingScaling"
     assert policy["TargetTrackingConfiguration"]["TargetValue"] == 50.0
 
-    logs = {g["logGroupName"]: g for g in ctx.client("logs").describe_log_groups(logGroupNamePrefix="/cloudsite/dev/")["logGroups"]}
-    assert {n: g.get("retentionInDays") for n, g in logs.items()} == {"/cloudsite/dev/app": 30, "/cloudsite/dev/worker": 30}
-    agent = json.loads(ctx.client("ssm").get_parameter(Name="/cloudsite/dev/config/cloudwatch-agent")["Parameter"]["Value"])
+    logs = {g["logGroupName"]: g
+            for g in ctx.client("logs").describe_log_groups(logGroupNamePrefix="/cloudsite/dev/")["logGroups"]}
+    assert {n: g.get("retentionInDays") for n, g in logs.items()} == {"/cloudsite/dev/app": 30,
+                                                                       "/cloudsite/dev/worker": 30}
+    agent = json.loads(ctx.client("ssm").get_parameter(
+        Name="/cloudsite/dev/config/cloudwatch-agent")["Parameter"]["Value"])
     from deploy.cloudwatch import render_agent_config
     assert agent == render_agent_config("dev")
 
-    alarms = {a["AlarmName"]: a for a in ctx.client("cloudwatch").describe_alarms(AlarmNamePrefix="cloudsite-dev-")["MetricAlarms"]}
+    alarms = {a["AlarmName"]: a
+              for a in ctx.client("cloudwatch").describe_alarms(AlarmNamePrefix="cloudsite-dev-")["MetricAlarms"]}
     assert alarms["cloudsite-dev-lb-5xx"]["MetricName"] == "HTTPCode_ELB_5XX_Count"
     assert alarms["cloudsite-dev-target-5xx"]["MetricName"] == "HTTPCode_Target_5XX_Count"
     unhealthy = alarms["cloudsite-dev-unhealthy-hosts"]
@@ -137,7 +142,8 @@ def test_instance_policy_names_this_stacks_arns(built, ctx):
         "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}
     assert "dynamodb:BatchGetItem" in statements["TokenTable"]["Action"]
     assert statements["BucketKey"]["Resource"] == [data["s3-key-arn"]]
-    assert statements["PublishVerification"]["Resource"] == ["arn:aws:sns:us-east-1:123456789012:cloudsite-dev-verification"]
+    assert statements["PublishVerification"]["Resource"] == [
+        "arn:aws:sns:us-east-1:123456789012:cloudsite-dev-verification"]
     assert statements["CeleryQueue"]["Resource"] == ["arn:aws:sqs:us-east-1:123456789012:cloudsite-dev-celery"]
     assert statements["TokenTable"]["Resource"] == [
         "arn:aws:dynamodb:us-east-1:123456789012:table/cloudsite-dev-verification-tokens"]
@@ -187,7 +193,8 @@ def drift_log_group(ctx):
 
 
 def drift_agent_config(ctx):
-    ctx.client("ssm").put_parameter(Name="/cloudsite/dev/config/cloudwatch-agent", Value="{}", Overwrite=True, Type="String")
+    ctx.client("ssm").put_parameter(Name="/cloudsite/dev/config/cloudwatch-agent", Value="{}", Overwrite=True,
+                                    Type="String")
 
 
 def drift_launch_template(ctx):
@@ -199,7 +206,8 @@ def drift_launch_template(ctx):
     data["MetadataOptions"] = {"HttpTokens": "optional"}
     version = ec2.create_launch_template_version(
         LaunchTemplateId=template["LaunchTemplateId"], LaunchTemplateData=data)["LaunchTemplateVersion"]
-    ec2.modify_launch_template(LaunchTemplateId=template["LaunchTemplateId"], DefaultVersion=str(version["VersionNumber"]))
+    ec2.modify_launch_template(LaunchTemplateId=template["LaunchTemplateId"],
+                               DefaultVersion=str(version["VersionNumber"]))
 
 
 def drift_target_group(ctx):
@@ -240,9 +248,11 @@ def drift_asg(ctx):
 
 def drift_scaling_policy(ctx):
     ctx.client("autoscaling").put_scaling_policy(
-        AutoScalingGroupName="cloudsite-dev-app", PolicyName="cloudsite-dev-cpu-target", PolicyType="TargetTrackingScaling",
-        TargetTrackingConfiguration={"PredefinedMetricSpecification": {"PredefinedMetricType": "ASGAverageCPUUtilization"},
-                                     "TargetValue": 90.0})
+        AutoScalingGroupName="cloudsite-dev-app", PolicyName="cloudsite-dev-cpu-target",
+        PolicyType="TargetTrackingScaling",
+        TargetTrackingConfiguration={
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "ASGAverageCPUUtilization"},
+            "TargetValue": 90.0})
 
 
 def drift_alarm(ctx):
@@ -289,12 +299,14 @@ def test_a_new_image_makes_a_new_template_version_and_moves_the_default(built, c
     Engine(make_context(config, options=RunOptions(rebake=True)), recipes, known=layers.resources(config)).apply()
     results = apply(config)
     assert results["compute.launch-template"].action == "update"
-    template = ctx.client("ec2").describe_launch_templates(LaunchTemplateNames=["cloudsite-dev-app"])["LaunchTemplates"][0]
+    template = ctx.client("ec2").describe_launch_templates(
+        LaunchTemplateNames=["cloudsite-dev-app"])["LaunchTemplates"][0]
     assert template["DefaultVersionNumber"] == template["LatestVersionNumber"] == 2
     newest = max(ctx.client("ec2").describe_images(Owners=["self"])["Images"], key=lambda i: i["CreationDate"])
     assert results["compute.launch-template"].outputs["version"] == 2
     data = ctx.client("ec2").describe_launch_template_versions(
-        LaunchTemplateId=template["LaunchTemplateId"], Versions=["$Default"])["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+        LaunchTemplateId=template["LaunchTemplateId"],
+        Versions=["$Default"])["LaunchTemplateVersions"][0]["LaunchTemplateData"]
     assert data["ImageId"] == results["image.ami"].id if "image.ami" in results else newest["ImageId"]
 
 

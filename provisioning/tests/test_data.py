@@ -78,7 +78,8 @@ def test_first_apply_creates_every_resource_as_configured(built, ctx):
         with pytest.raises(s3.exceptions.ClientError, match="NoSuchBucketPolicy"):
             s3.get_bucket_policy(Bucket=name)  # an emulated stack: [data] tls_only_bucket_policy off
         rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]}
-        assert rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+        assert rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"] == {
+            "DaysAfterInitiation": 7}
         tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
         assert tags[STACK_TAG] == "dev"
         versioned = s3.get_bucket_versioning(Bucket=name).get("Status")
@@ -194,16 +195,19 @@ def bucket(built, purpose="app"):
 
 
 DRIFTS = [
-    ("data.bucket.app", lambda c, b: c("s3").delete_bucket_encryption(Bucket=bucket(b)), "encryption: - -> aws:kms arn:aws:kms:us-east-1:123456789012:key/"),
+    ("data.bucket.app", lambda c, b: c("s3").delete_bucket_encryption(Bucket=bucket(b)),
+     "encryption: - -> aws:kms arn:aws:kms:us-east-1:123456789012:key/"),
     ("data.bucket.app", lambda c, b: c("s3").delete_public_access_block(Bucket=bucket(b)),
-     "public access block: - -> BlockPublicAcls on, IgnorePublicAcls on, BlockPublicPolicy on, RestrictPublicBuckets on"),
+     "public access block: - -> BlockPublicAcls on, IgnorePublicAcls on, BlockPublicPolicy on, "
+     "RestrictPublicBuckets on"),
     ("data.bucket.deploy", lambda c, b: c("s3").put_bucket_policy(Bucket=bucket(b, "deploy"), Policy=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Sid": "ByHand", "Effect": "Allow", "Action": "s3:GetObject",
                                                 "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
                                                 "Resource": f"arn:aws:s3:::{bucket(b, 'deploy')}/*"}]})),
      "policy: [ByHand] -> -"),  # the emulated stack has no TLS-only policy: a hand-made one goes
     ("data.bucket.deploy", lambda c, b: c("s3").put_bucket_versioning(
-        Bucket=bucket(b, "deploy"), VersioningConfiguration={"Status": "Suspended"}), "versioning: Suspended -> Enabled"),
+        Bucket=bucket(b, "deploy"), VersioningConfiguration={"Status": "Suspended"}),
+     "versioning: Suspended -> Enabled"),
     ("data.bucket.deploy", lambda c, b: c("s3").delete_bucket_lifecycle(Bucket=bucket(b, "deploy")),
      "-> [abort-incomplete-multipart-uploads, expire-old-versions]"),
     ("data.bucket.app", lambda c, b: c("s3").delete_bucket_tagging(Bucket=bucket(b)), "tags: [] -> [cloudsite:"),
@@ -219,7 +223,8 @@ DRIFTS = [
             {"ParameterName": "require_secure_transport", "ParameterValue": "0", "ApplyMethod": "immediate"}]),
      "require_secure_transport: 0 -> 1"),
     ("data.db.primary", lambda c, b: c("rds").modify_db_instance(
-        DBInstanceIdentifier="cloudsite-dev-db", PubliclyAccessible=True, BackupRetentionPeriod=1, ApplyImmediately=True),
+        DBInstanceIdentifier="cloudsite-dev-db", PubliclyAccessible=True, BackupRetentionPeriod=1,
+        ApplyImmediately=True),
      "public: True -> False"),
     ("data.db.primary", lambda c, b: c("rds").modify_db_instance(
         DBInstanceIdentifier="cloudsite-dev-db", EngineLifecycleSupport="open-source-rds-extended-support",
@@ -229,10 +234,12 @@ DRIFTS = [
         DBInstanceIdentifier="cloudsite-dev-db-replica", DeletionProtection=True, ApplyImmediately=True),
      "deletion_protection: True -> False"),
     ("data.token-table", lambda c, b: c("dynamodb").update_time_to_live(
-        TableName="cloudsite-dev-verification-tokens", TimeToLiveSpecification={"Enabled": False, "AttributeName": "ttl"}),
+        TableName="cloudsite-dev-verification-tokens",
+        TimeToLiveSpecification={"Enabled": False, "AttributeName": "ttl"}),
      "ttl: DISABLED ttl -> ENABLED ttl"),
     ("data.token-table", lambda c, b: c("dynamodb").update_continuous_backups(
-        TableName="cloudsite-dev-verification-tokens", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False}),
+        TableName="cloudsite-dev-verification-tokens",
+        PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False}),
      "point-in-time recovery: DISABLED -> ENABLED"),
     ("data.outputs", lambda c, b: c("ssm").put_parameter(
         Name="/cloudsite/dev/data/db-endpoint", Value="elsewhere", Type="String", Overwrite=True),

@@ -93,8 +93,10 @@ def test_point_in_time_recovery_waits_for_a_new_table(config, ctx):
     ddb = stub(ctx, "dynamodb")
     for _ in range(2):
         ddb.add_client_error("update_continuous_backups", "ContinuousBackupsUnavailableException", "being enabled")
-    ddb.add_response("update_continuous_backups", {"ContinuousBackupsDescription": {"ContinuousBackupsStatus": "ENABLED"}})
-    table.reconcile(ctx, {"id": "t", "status": "ACTIVE"}, [data.Drift("point-in-time recovery", "DISABLED", "ENABLED")], {})
+    ddb.add_response("update_continuous_backups",
+                     {"ContinuousBackupsDescription": {"ContinuousBackupsStatus": "ENABLED"}})
+    table.reconcile(ctx, {"id": "t", "status": "ACTIVE"},
+                    [data.Drift("point-in-time recovery", "DISABLED", "ENABLED")], {})
     ddb.assert_no_pending_responses()
 
 

@@ -81,7 +81,8 @@ def test_teardown_of_a_protected_stack_refuses_without_the_flag(stacks_dir, aws,
     for args in (("--yes",), ("--layer", "data", "--yes")):
         code, out, err = run("teardown", "--stack", "dev", *args, stacks_dir=stacks_dir)
         assert code == 2 and "--allow-prod-data" in err and "deletion_protection" in err
-    assert run("provision_status", "--stack", "dev", "--layer", "network", "--layer", "data", stacks_dir=stacks_dir)[0] == 0  # nothing deleted
+    assert run("provision_status", "--stack", "dev", "--layer", "network", "--layer", "data",
+               stacks_dir=stacks_dir)[0] == 0  # nothing deleted
 
     code, out, err = run("teardown", "--stack", "dev", "--yes", "--allow-prod-data", stacks_dir=stacks_dir)
     assert code == 0 and "34 deleted" in out, err

@@ -106,7 +106,8 @@ def test_the_app_user_exists_with_exactly_its_grants_and_the_secret_says_so(buil
     held = {scope: names - {"USAGE"} for scope, names in held.items() if names - {"USAGE"}}  # USAGE: none
     assert held == {(schema_pattern(names["database"]), None, None): set(APP_PRIVILEGES)}
     primary = built["data.db.primary"].state
-    assert app_tag(ctx) == built["data.db.app-user"].state["applied"] == f"{data.grants_version()}@{primary['resource_id']}"
+    assert (app_tag(ctx) == built["data.db.app-user"].state["applied"]
+            == f"{data.grants_version()}@{primary['resource_id']}")
     assert login(emulated_mysql, names, master) == 1  # the master user, as the emulated RDS made it
 
 
@@ -120,7 +121,8 @@ def test_a_changed_grant_set_drifts_and_the_reconcile_invokes_again(built, confi
     monkeypatch.setattr(data, "grants_version", lambda: "grants-next")
     before = status(config)
     assert {n: r.changes for n, r in before.items() if r.action != "ok"} == {
-        "data.db.app-user": [f"app user: {app_tag(ctx)} -> grants-next@{built['data.db.primary'].state['resource_id']}"]}
+        "data.db.app-user": [f"app user: {app_tag(ctx)} -> "
+                             f"grants-next@{built['data.db.primary'].state['resource_id']}"]}
     results, counter = apply(config)
     assert results["data.db.app-user"].action == "update"
     assert counter.mutating_calls() == {"lambda:Invoke": 1, "secretsmanager:TagResource": 1}
@@ -170,7 +172,8 @@ def test_teardown_then_apply_restores_the_secrets_and_remakes_the_user_on_the_ne
     arns = {p: built[f"data.secret.db-{p}"].state["arn"] for p in ("master", "app")}
     results, _ = teardown(config)
     assert {results[n].action for n in ("data.db-admin-function", "data.role.db-admin", "data.db-admin-log-group",
-                                        "data.db.app-user", "data.secret.db-app", "data.secret.db-master")} == {"delete"}
+                                        "data.db.app-user", "data.secret.db-app",
+                                        "data.secret.db-master")} == {"delete"}
     lam, sm = ctx.client("lambda"), ctx.client("secretsmanager")
     assert lam.list_functions()["Functions"] == []
     assert ctx.client("iam").list_roles()["Roles"] == []
@@ -207,13 +210,16 @@ def test_a_primary_whose_password_rds_manages_is_given_the_stacks_own_again(buil
     """Someone let RDS manage the master password (no replica could be made then): drift, and the
     reconcile hands RDS the master secret's password; the db-admin function logs in with it."""
     rds = ctx.client("rds")
-    rds.modify_db_instance(DBInstanceIdentifier="cloudsite-dev-db", ManageMasterUserPassword=True, ApplyImmediately=True)
+    rds.modify_db_instance(DBInstanceIdentifier="cloudsite-dev-db", ManageMasterUserPassword=True,
+                           ApplyImmediately=True)
     assert rds.describe_db_instances(DBInstanceIdentifier="cloudsite-dev-db")["DBInstances"][0]["MasterUserSecret"]
     drifted = {n: r.changes for n, r in status(config).items() if r.action != "ok"}
-    assert drifted == {"data.db.primary": ["master password: managed by RDS -> the stack's secret cloudsite/dev/db-master"]}
+    assert drifted == {
+        "data.db.primary": ["master password: managed by RDS -> the stack's secret cloudsite/dev/db-master"]}
     results, counter = apply(config)
     assert results["data.db.primary"].action == "update" and counter.calls["rds:ModifyDBInstance"] == 1
-    assert "MasterUserSecret" not in rds.describe_db_instances(DBInstanceIdentifier="cloudsite-dev-db")["DBInstances"][0]
+    assert "MasterUserSecret" not in rds.describe_db_instances(
+        DBInstanceIdentifier="cloudsite-dev-db")["DBInstances"][0]
     ctx.client("secretsmanager").untag_resource(SecretId="cloudsite/dev/db-app", TagKeys=["cloudsite:app-user"])
     assert apply(config)[0]["data.db.app-user"].action == "create"  # the master secret's password works
     assert login(emulated_mysql, names, secret(ctx, "master")) == 1

@@ -136,7 +136,8 @@ def test_the_function_is_created_in_the_database_subnets_with_no_environment(ctx
               "Runtime": "python3.12", "Timeout": 60, "MemorySize": 128, "State": "Active",
               "VpcConfig": {"SubnetIds": ["subnet-1", "subnet-2", "subnet-3"], "SecurityGroupIds": ["sg-admin"]}}
     lam.add_response("create_function", config, {
-        "FunctionName": "cloudsite-dev-db-admin", "Code": {"S3Bucket": bucket, "S3Key": "lambda/cloudsite-dev-db-admin/abc.zip"},
+        "FunctionName": "cloudsite-dev-db-admin",
+        "Code": {"S3Bucket": bucket, "S3Key": "lambda/cloudsite-dev-db-admin/abc.zip"},
         "Description": ANY, "Tags": ANY, "Role": f"arn:aws:iam::{ACCOUNT}:role/cloudsite-dev-db-admin",
         "Handler": "handler.handler", "Runtime": "python3.12", "Timeout": 60, "MemorySize": 128,
         "Environment": {"Variables": {}},

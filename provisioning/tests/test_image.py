@@ -85,8 +85,9 @@ def test_builder_role_may_only_write_its_signal(config, prerequisites, ctx):
 def test_a_failed_or_silent_bake_leaves_no_builder_running(config, prerequisites, ctx, monkeypatch, signal):
     FakeBuilder(signal).install(monkeypatch)
     clock = [0.0]
-    monkeypatch.setattr(retry, "SYSTEM_CLOCK", retry.Clock(sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds),
-                                                           monotonic=lambda: clock[0]))
+    monkeypatch.setattr(retry, "SYSTEM_CLOCK",
+                        retry.Clock(sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds),
+                                    monotonic=lambda: clock[0]))
     with pytest.raises(EngineFailed) as failed:
         apply(config)
     message = str(failed.value)
@@ -148,7 +149,8 @@ def test_the_instance_profile_not_visible_yet_is_retried(config, prerequisites):
                 self.failures -= 1
                 raise ClientError({"Error": {"Code": "InvalidParameterValue",
                                              "Message": "Value (cloudsite-dev-image-builder) for parameter "
-                                                        "iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name"}},
+                                                        "iamInstanceProfile.name is invalid. "
+                                                        "Invalid IAM Instance Profile name"}},
                                   "RunInstances")
     hook = NotYet()
     assert apply(config, hooks=[hook])["image.ami"].action == "create"

@@ -103,7 +103,8 @@ def test_each_purpose_adds_its_statements_to_the_accounts(config):
     sids = {name: [s["Sid"] for s in r.policy(Ctx)["Statement"]] for name, r in recipes.items()}
     root = "Enable IAM policies of the account"
     assert sids["data.kms.s3"] == sids["data.kms.rds"] == [root]
-    assert sids["data.kms.ebs"] == [root, "Allow use through EC2 by the account", "Allow grants for EC2 volumes by the account"]
+    assert sids["data.kms.ebs"] == [root, "Allow use through EC2 by the account",
+                                    "Allow grants for EC2 volumes by the account"]
     assert sids["pipeline.kms.sns"] == [root, "SnsForThisAccount"]
     sns = recipes["pipeline.kms.sns"].policy(Ctx)["Statement"][1]
     assert sns["Principal"] == {"Service": "sns.amazonaws.com"}
@@ -169,7 +170,8 @@ def test_retained_automated_backups_need_the_key_on_every_page(ctx):
         "Marker": "m"}, {})
     rds.add_response("describe_db_snapshots", {"DBSnapshots": []}, {"Marker": "m"})
     rds.add_response("describe_db_instance_automated_backups", {"DBInstanceAutomatedBackups": [
-        {"DBInstanceIdentifier": "old", "Status": "retained", "KmsKeyId": "arn:aws:kms:us-east-1:123456789012:key/2222"}],
+        {"DBInstanceIdentifier": "old", "Status": "retained",
+         "KmsKeyId": "arn:aws:kms:us-east-1:123456789012:key/2222"}],
         "Marker": "n"}, {})
     rds.add_response("describe_db_instance_automated_backups", {"DBInstanceAutomatedBackups": [
         {"DBInstanceIdentifier": "cloudsite-dev-db", "Status": "retained", "KmsKeyId": KEY}]}, {"Marker": "n"})
@@ -231,7 +233,8 @@ def test_prod_teardown_keeps_the_rds_key_its_final_snapshot_needs(stacks_dir, aw
     assert f"data.kms.rds: KEPT key {kept['KeyId']}" in output and snapshot["DBSnapshotIdentifier"] in output
 
     reasons = {item.id: item.lingering for item in leftovers.find(tctx)}
-    assert reasons[kept["Arn"]].startswith("kept: DB snapshot ") and snapshot["DBSnapshotIdentifier"] in reasons[kept["Arn"]]
+    assert (reasons[kept["Arn"]].startswith("kept: DB snapshot ")
+            and snapshot["DBSnapshotIdentifier"] in reasons[kept["Arn"]])
     assert "restorable until you delete it" in reasons[snapshot["DBSnapshotArn"]]
 
     # a re-apply finds the kept key by its alias, unchanged (moto's automated snapshot names
@@ -272,4 +275,5 @@ def test_teardown_of_the_data_layer_refuses_while_baked_images_exist(stacks_dir,
     code, out, err = run("teardown", "--stack", "dev", "--layer", "data", "--yes", stacks_dir=stacks_dir)
     assert code == 1 and "image.ami still exist and depend on this layer; tear down image first" in err
     assert "Traceback" not in err
-    assert make_context(config).client("kms").describe_key(KeyId="alias/cloudsite/dev/ebs")["KeyMetadata"]["KeyState"] == "Enabled"
+    assert make_context(config).client("kms").describe_key(
+        KeyId="alias/cloudsite/dev/ebs")["KeyMetadata"]["KeyState"] == "Enabled"

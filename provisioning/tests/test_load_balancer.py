@@ -4,8 +4,9 @@ The whole ``local`` stack is provisioned into a moto_server; ``deploy/render_env
 instance's environment from it, and gunicorn runs the app with exactly that environment, except
 what moto cannot serve or what points into an instance's file system: the database (moto's RDS is
 no MySQL server: SQLite here, every ``DATABASE_*`` variable dropped), the log, static and var
-paths (a scratch directory), and the failed-login window (one window for the whole test). Then, as the ALB does (ELB User Guide: target group health checks;
-"HTTP headers and Application Load Balancers"):
+paths (a scratch directory), and the failed-login window (one window for the whole test). Then, as
+the ALB does (ELB User Guide: target group health checks; "HTTP headers and Application Load
+Balancers"):
 
 * the health check: ``GET <HealthCheckPath>`` read back from the target group, to the traffic port,
   with ``Host: <the target's private IP>:<port>`` and ``User-Agent: ELB-HealthChecker/2.0``, must

@@ -52,8 +52,8 @@ def test_commands_as_processes(endpoint, stacks_dir, monkeypatch):
 
     ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name="us-east-1",
                        aws_access_key_id="testing", aws_secret_access_key="testing")
-    vpc_id = json.loads(manage(stacks_dir, env, "provision_status", "--stack", "dev", "--layer", "network", "--json")[1])[
-        "resources"][0]["id"]
+    vpc_id = json.loads(manage(stacks_dir, env, "provision_status", "--stack", "dev", "--layer", "network",
+                               "--json")[1])["resources"][0]["id"]
     ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": False})
     code, out, err = manage(stacks_dir, env, "provision_status", "--stack", "dev", "--layer", "network")
     assert code == 3 and "EnableDnsHostnames: False -> True" in out

@@ -56,7 +56,8 @@ def test_first_apply_creates_every_resource_as_configured(built, ctx):
     assert ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsHostnames")["EnableDnsHostnames"]["Value"]
     assert {t["Key"]: t["Value"] for t in vpc["Tags"]}[STACK_TAG] == "dev"
 
-    subnets = {s["SubnetId"]: s for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]}
+    subnets = {s["SubnetId"]: s
+               for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]}
     public = [subnets[i] for i in ids(built, *[f"network.subnet.public-{i}" for i in (1, 2, 3)])]
     private = [subnets[i] for i in ids(built, *[f"network.subnet.private-{i}" for i in (1, 2, 3)])]
     assert len(subnets) == 6
@@ -285,7 +286,8 @@ def test_a_setting_that_cannot_change_in_place_fails_with_advice(built, config, 
     from provisioning.engine import EngineFailed
 
     moved = load_file(write_stack(stacks_dir, "dev", vpc_cidr="10.99.0.0/16"))
-    with pytest.raises(EngineFailed, match=r"^network.vpc: cidr: 10.20.0.0/16 -> 10.99.0.0/16 \(cannot be changed in place"):
+    with pytest.raises(EngineFailed,
+                       match=r"^network.vpc: cidr: 10.20.0.0/16 -> 10.99.0.0/16 \(cannot be changed in place"):
         apply(moved)
     assert status(moved)["network.vpc"].action == "drifted"
 

@@ -189,7 +189,8 @@ def test_the_master_database_secret_is_not_readable_by_the_instance(proved):
     from provisioning.permissions.requests import Request
 
     proof = proved["proof"]
-    master = f"arn:aws:secretsmanager:{flows.REGION}:{flows.ACCOUNT}:secret:{naming.db_secret(flows.STACK, 'master')}-AbCdEf"
+    master = (f"arn:aws:secretsmanager:{flows.REGION}:{flows.ACCOUNT}:secret:"
+              f"{naming.db_secret(flows.STACK, 'master')}-AbCdEf")
     app = f"arn:aws:secretsmanager:{flows.REGION}:{flows.ACCOUNT}:secret:{naming.db_secret(flows.STACK, 'app')}-AbCdEf"
     assert not proof.decide("instance", Request("secretsmanager:GetSecretValue", master)).allowed
     assert proof.decide("instance", Request("secretsmanager:GetSecretValue", app)).allowed
@@ -201,7 +202,8 @@ def test_ses_in_the_sandbox_needs_the_recipients_identity(proved):
     sends = [r for actor, r, _ in proved["outcome"].allowed if actor == "lambda" and r.action == "ses:SendEmail"]
     assert {r.resource.rsplit("/", 1)[-1] for r in sends} == {"dev.example.com", flows.EMAIL}
     proof = proved["proof"]
-    forged = type(sends[0])("ses:SendEmail", sends[0].resource, {**sends[0].context, "ses:FromAddress": "x@evil.example"})
+    forged = type(sends[0])("ses:SendEmail", sends[0].resource,
+                            {**sends[0].context, "ses:FromAddress": "x@evil.example"})
     assert not proof.decide("lambda", forged).allowed
 
 

@@ -95,14 +95,17 @@ def test_string_like_and_not_equals():
 def test_arn_operators_compare_part_by_part():
     doc = [document(allow("A", ["lambda:InvokeFunction"], "*",
                           {"ArnLike": {"aws:SourceArn": "arn:aws:sns:us-east-1:123456789012:*"}}))]
-    assert evaluate(doc, "lambda:InvokeFunction", "f", {"aws:SourceArn": "arn:aws:sns:us-east-1:123456789012:t"}).allowed
-    assert not evaluate(doc, "lambda:InvokeFunction", "f", {"aws:SourceArn": "arn:aws:sns:us-east-1:999999999999:t"}).allowed
+    assert evaluate(doc, "lambda:InvokeFunction", "f",
+                    {"aws:SourceArn": "arn:aws:sns:us-east-1:123456789012:t"}).allowed
+    assert not evaluate(doc, "lambda:InvokeFunction", "f",
+                        {"aws:SourceArn": "arn:aws:sns:us-east-1:999999999999:t"}).allowed
     equals = [document(allow("E", ["x:Y"], "*", {"ArnEquals": {"aws:SourceArn": "arn:aws:sns:us-east-1:1:t"}}))]
     assert not evaluate(equals, "x:Y", "r", {"aws:SourceArn": "arn:aws:sns:us-east-1:1"}).allowed  # not an ARN
 
 
 def test_for_any_value_and_for_all_values():
-    anyv = [document(allow("S", ["kms:Decrypt"], "*", {"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/a"}}))]
+    anyv = [document(allow("S", ["kms:Decrypt"], "*",
+                           {"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/a"}}))]
     assert evaluate(anyv, "kms:Decrypt", "k", {"kms:ResourceAliases": ["alias/b", "alias/a"]}).allowed
     assert not evaluate(anyv, "kms:Decrypt", "k", {"kms:ResourceAliases": ["alias/b"]}).allowed
     assert not evaluate(anyv, "kms:Decrypt", "k", {"kms:ResourceAliases": []}).allowed

@@ -99,7 +99,8 @@ def test_a_bucket_policys_explicit_deny_wins_and_its_tls_condition_is_met(world)
     s3.create_bucket(Bucket="bkt")
     s3.put_bucket_policy(Bucket="bkt", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
         {"Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-         "Resource": ["arn:aws:s3:::bkt", "arn:aws:s3:::bkt/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+         "Resource": ["arn:aws:s3:::bkt", "arn:aws:s3:::bkt/*"],
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
         {"Sid": "NoDeletes", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject",
          "Resource": "arn:aws:s3:::bkt/*"}]}))
     # moto answers 403 to every object call under such a policy (docs/moto.md): the calls are mapped, not made

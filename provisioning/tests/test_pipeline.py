@@ -85,7 +85,8 @@ def test_resources_are_made_as_configured(built, ctx, prereqs):
 
     # the Lambda's role: SES from the stack's sender (to the sandbox's verified recipients too), its
     # table, its logs, its failure destination; nothing else
-    lambda_policy = iam.get_role_policy(RoleName="cloudsite-dev-lambda", PolicyName="verification-mail")["PolicyDocument"]
+    lambda_policy = iam.get_role_policy(RoleName="cloudsite-dev-lambda",
+                                        PolicyName="verification-mail")["PolicyDocument"]
     assert sorted(actions(lambda_policy)) == ["dynamodb:UpdateItem", "logs:CreateLogStream", "logs:PutLogEvents",
                                               "ses:SendEmail", "sqs:SendMessage"]
     resources = {r for s in statements(lambda_policy) for r in s["Resource"]}
@@ -114,7 +115,8 @@ def test_resources_are_made_as_configured(built, ctx, prereqs):
     mail_from = ctx.client("ses").get_identity_mail_from_domain_attributes(Identities=["dev.example.com"])
     assert mail_from["MailFromDomainAttributes"]["dev.example.com"]["MailFromDomain"] == "mail.dev.example.com"
     records = {(r["Name"], r["Type"]): [v["Value"] for v in r.get("ResourceRecords", [])]
-               for r in ctx.client("route53").list_resource_record_sets(HostedZoneId=prereqs["zone_id"])["ResourceRecordSets"]}
+               for r in ctx.client("route53").list_resource_record_sets(
+                   HostedZoneId=prereqs["zone_id"])["ResourceRecordSets"]}
     for token in tokens:
         assert records[(f"{token}._domainkey.dev.example.com.", "CNAME")] == [f"{token}.dkim.amazonses.com"]
     assert records[("mail.dev.example.com.", "MX")] == ["10 feedback-smtp.us-east-1.amazonses.com"]
@@ -140,7 +142,8 @@ def test_resources_are_made_as_configured(built, ctx, prereqs):
     # the CI role: GitHub's main branch through OIDC; bundles, deployments, the Lambda's code
     role = iam.get_role(RoleName="cloudsite-dev-ci")["Role"]
     (trust,) = statements(role["AssumeRolePolicyDocument"])
-    assert trust["Principal"] == {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"}
+    assert trust["Principal"] == {
+        "Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"}
     assert trust["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] == \
         "repo:cloudsite/cloudsite:environment:production"
     ci = iam.get_role_policy(RoleName="cloudsite-dev-ci", PolicyName="deploy")["PolicyDocument"]
@@ -159,7 +162,8 @@ def test_resources_are_made_as_configured(built, ctx, prereqs):
         "lambda-name": "cloudsite-dev-verification-mail", "codedeploy-application": "cloudsite-dev",
         "codedeploy-group": "cloudsite-dev-app", "ci-role-arn": role["Arn"], "ses-identity": "dev.example.com",
         "image-role-arn": f"arn:aws:iam::{ACCOUNT}:role/cloudsite-dev-image", "lambda-failure-queue-url": failure_url,
-        "sender": "no-reply@dev.example.com", "domain": "dev.example.com", "django-secret-name": "cloudsite/dev/django-secret-key"}
+        "sender": "no-reply@dev.example.com", "domain": "dev.example.com",
+        "django-secret-name": "cloudsite/dev/django-secret-key"}
     secret = ctx.client("secretsmanager").get_secret_value(SecretId="cloudsite/dev/django-secret-key")["SecretString"]
     assert len(secret) >= 50
     everything = json.dumps([r.as_dict() for r in built.values()], default=str)
@@ -256,7 +260,8 @@ def test_dns_records_follow_the_dkim_tokens(built, config, prereqs):
         {"Action": "CREATE", "ResourceRecordSet": stale}]})
     results, counter = apply(config)
     assert results["pipeline.dns.mail"].action == "update" and len(results["pipeline.dns.mail"].changes) == 2
-    names = {r["Name"] for r in route53.list_resource_record_sets(HostedZoneId=prereqs["zone_id"])["ResourceRecordSets"]}
+    names = {r["Name"]
+             for r in route53.list_resource_record_sets(HostedZoneId=prereqs["zone_id"])["ResourceRecordSets"]}
     assert record["Name"] in names and stale["Name"] not in names
 
 

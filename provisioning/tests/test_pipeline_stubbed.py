@@ -112,7 +112,8 @@ def test_delete_calls_the_real_apis_and_tolerates_what_is_already_gone(stubbed):
 
 def test_the_emulators_not_implemented_is_recognised_in_both_modes():
     assert emulator_lacks(NotImplementedError("The delete_application action has not been implemented"))
-    server = ClientError({"Error": {"Code": "500", "Message": "The delete_application action has not been implemented"}},
+    server = ClientError({"Error": {"Code": "500",
+                                    "Message": "The delete_application action has not been implemented"}},
                          "DeleteApplication")
     assert emulator_lacks(server)
     assert not emulator_lacks(ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "X"))

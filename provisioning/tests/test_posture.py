@@ -56,7 +56,8 @@ def bad_template(ctx, metadata, encrypted):
 
 def test_imdsv1_fails(built, ctx):
     template = bad_template(ctx, {"HttpTokens": "optional"}, True)
-    assert posture.check_launch_template(ctx.client("ec2"), template) == [f"{template}: IMDSv1 allowed (HttpTokens optional)"]
+    assert posture.check_launch_template(ctx.client("ec2"), template) == [
+        f"{template}: IMDSv1 allowed (HttpTokens optional)"]
 
 
 def test_a_high_hop_limit_fails(built, ctx):
@@ -95,7 +96,8 @@ def test_an_attached_managed_policy_with_wildcards_fails(built, ctx):
 
 
 def _lb(ctx):
-    return ctx.client("elbv2").describe_load_balancers(Names=["cloudsite-dev-alb"])["LoadBalancers"][0]["LoadBalancerArn"]
+    return ctx.client("elbv2").describe_load_balancers(
+        Names=["cloudsite-dev-alb"])["LoadBalancers"][0]["LoadBalancerArn"]
 
 
 def _listener(ctx, port):
