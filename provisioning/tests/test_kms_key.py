@@ -8,9 +8,9 @@ import pytest
 from botocore.stub import Stubber
 
 from devkit.testing import make_context
+from provisioning import key_users
 from provisioning.calls import CallHook
 from provisioning.context import RESOURCE_TAG, STACK_TAG, RunOptions
-from provisioning import key_users
 from provisioning.layers import data, pipeline
 from provisioning.recipes.kms_key import KmsKey, key_names
 
@@ -185,7 +185,6 @@ def test_amis_whose_snapshots_use_the_key_need_it(ctx):
     """moto reports no KmsKeyId on snapshots: EC2 answers as AWS does. Every image of the account
     (disabled ones too: another stack's, baked while this key was the default) counts, and only a
     snapshot encrypted with this key."""
-    from provisioning.layers import image
 
     ec2 = Stubber(ctx.client("ec2"))
 
