@@ -186,3 +186,19 @@ def emulated_mysql(_db_admin_invocations):
         pytest.skip(message)
     yield mysql
     _db_admin_invocations.drop_made()
+
+
+@pytest.fixture
+def network_layer(config, aws):
+    """The network layer applied (what the data layer builds on)."""
+    from provisioning.tests.data_fixtures import apply
+
+    return apply(config, "network")[0]
+
+
+@pytest.fixture
+def data_layer(config, network_layer, emulated_mysql):
+    """The network and data layers applied; the data layer's results by recipe name."""
+    from provisioning.tests.data_fixtures import apply
+
+    return apply(config)[0]
