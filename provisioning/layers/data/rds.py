@@ -166,6 +166,19 @@ class DbInstance(Resource):
         ctx.reporter.start(self.name, f"deleting (RDS takes minutes; waiting up to {minutes} min)")
         rds.get_waiter("db_instance_deleted").wait(DBInstanceIdentifier=identifier, WaiterConfig=DB_DELETE_WAIT)
 
+    def create_once(self, ctx, identifier: str, create) -> None:
+        """``create()``; an instance of that name already there (a crashed run made it) is this
+        recipe's, unless it is being deleted (a teardown): then the user waits it out."""
+        try:
+            create()
+        except ClientError as error:
+            if error_code(error) != "DBInstanceAlreadyExists":
+                raise
+            state = self.describe(ctx, identifier)
+            if state and state["status"] == "deleting":
+                raise StackError(f"{identifier} is still being deleted; "
+                                 "run the command again when it is gone") from None
+
     def final_snapshot(self, ctx, identifier: str) -> str | None:
         return None
 
@@ -218,30 +231,22 @@ class DbPrimary(DbInstance):
         rds, identifier = ctx.client("rds"), self.identifier(ctx)
         key = deps[RDS_KEY]["arn"]
         master = self.master.read(ctx)
-        try:
-            rds.create_db_instance(
-                DBInstanceIdentifier=identifier, Engine="mysql", EngineVersion=MYSQL_VERSION,
-                EngineLifecycleSupport=ENGINE_LIFECYCLE,
-                AutoMinorVersionUpgrade=True, DBInstanceClass=self.db.instance_class,
-                AllocatedStorage=self.db.allocated_storage, StorageType="gp3",
-                StorageEncrypted=True, KmsKeyId=key,
-                # the stack's own secret, not ManageMasterUserPassword: RDS makes no read replica
-                # of a primary whose password it manages
-                MasterUsername=master["username"], MasterUserPassword=master["password"],
-                DBName=naming.DB_NAME, Port=naming.DB_PORT,
-                DBSubnetGroupName=deps[SUBNET_GROUP]["id"], DBParameterGroupName=deps[PARAMETER_GROUP]["id"],
-                VpcSecurityGroupIds=[deps[DB_SG]["id"]], PubliclyAccessible=False,
-                AvailabilityZone=ctx.availability_zones()[0],
-                BackupRetentionPeriod=self.db.backup_retention_days,
-                DeletionProtection=self.db.deletion_protection, CopyTagsToSnapshot=True,
-                Tags=ctx.tags(self.name))
-        except ClientError as error:
-            if error_code(error) != "DBInstanceAlreadyExists":
-                raise
-            state = self.describe(ctx, identifier)
-            if state and state["status"] == "deleting":
-                raise StackError(f"{identifier} is still being deleted; "
-                                 "run the command again when it is gone") from None
+        self.create_once(ctx, identifier, lambda: rds.create_db_instance(
+            DBInstanceIdentifier=identifier, Engine="mysql", EngineVersion=MYSQL_VERSION,
+            EngineLifecycleSupport=ENGINE_LIFECYCLE,
+            AutoMinorVersionUpgrade=True, DBInstanceClass=self.db.instance_class,
+            AllocatedStorage=self.db.allocated_storage, StorageType="gp3",
+            StorageEncrypted=True, KmsKeyId=key,
+            # the stack's own secret, not ManageMasterUserPassword: RDS makes no read replica
+            # of a primary whose password it manages
+            MasterUsername=master["username"], MasterUserPassword=master["password"],
+            DBName=naming.DB_NAME, Port=naming.DB_PORT,
+            DBSubnetGroupName=deps[SUBNET_GROUP]["id"], DBParameterGroupName=deps[PARAMETER_GROUP]["id"],
+            VpcSecurityGroupIds=[deps[DB_SG]["id"]], PubliclyAccessible=False,
+            AvailabilityZone=ctx.availability_zones()[0],
+            BackupRetentionPeriod=self.db.backup_retention_days,
+            DeletionProtection=self.db.deletion_protection, CopyTagsToSnapshot=True,
+            Tags=ctx.tags(self.name)))
         return self.wait_available(ctx, identifier, DB_CREATE_WAIT, "creating")
 
     def final_snapshot(self, ctx, identifier):
@@ -277,23 +282,15 @@ class DbReplica(DbInstance):
 
     def create(self, ctx, deps):
         rds, identifier = ctx.client("rds"), self.identifier(ctx)
-        try:
-            # same region: encrypted with the source's key, in the source's subnet group, with the
-            # source's master user (a replica has no password of its own to manage)
-            rds.create_db_instance_read_replica(
-                DBInstanceIdentifier=identifier, SourceDBInstanceIdentifier=deps[PRIMARY]["id"],
-                DBInstanceClass=self.db.instance_class, AvailabilityZone=self.zone(ctx, deps),
-                Port=naming.DB_PORT, AutoMinorVersionUpgrade=True, PubliclyAccessible=False,
-                # no DBParameterGroupName: CreateDBInstanceReadReplica (RDS API reference) does not
-                # take one for a same-Region MySQL replica; it inherits the source's group
-                VpcSecurityGroupIds=[deps[DB_SG]["id"]],
-                DeletionProtection=self.db.deletion_protection, CopyTagsToSnapshot=True,
-                Tags=ctx.tags(self.name))
-        except ClientError as error:
-            if error_code(error) != "DBInstanceAlreadyExists":
-                raise
-            state = self.describe(ctx, identifier)
-            if state and state["status"] == "deleting":
-                raise StackError(f"{identifier} is still being deleted; "
-                                 "run the command again when it is gone") from None
+        # same region: encrypted with the source's key, in the source's subnet group, with the
+        # source's master user (a replica has no password of its own to manage)
+        self.create_once(ctx, identifier, lambda: rds.create_db_instance_read_replica(
+            DBInstanceIdentifier=identifier, SourceDBInstanceIdentifier=deps[PRIMARY]["id"],
+            DBInstanceClass=self.db.instance_class, AvailabilityZone=self.zone(ctx, deps),
+            Port=naming.DB_PORT, AutoMinorVersionUpgrade=True, PubliclyAccessible=False,
+            # no DBParameterGroupName: CreateDBInstanceReadReplica (RDS API reference) does not
+            # take one for a same-Region MySQL replica; it inherits the source's group
+            VpcSecurityGroupIds=[deps[DB_SG]["id"]],
+            DeletionProtection=self.db.deletion_protection, CopyTagsToSnapshot=True,
+            Tags=ctx.tags(self.name)))
         return self.wait_available(ctx, identifier, DB_REPLICA_WAIT, "creating (a replica takes as long again)")
