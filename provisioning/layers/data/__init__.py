@@ -42,6 +42,29 @@ from __future__ import annotations
 from provisioning import naming
 from provisioning.config import StackConfig
 from provisioning.layer import Layer
+
+# the recipes, one AWS resource (or one tight family) a module; re-exported for the tests
+from provisioning.layers.data.credentials import (
+    DbAppUser,
+    credentials_secret,
+    grants_version,
+    invoke_db_admin,
+    new_password,
+)
+from provisioning.layers.data.db_admin import DbAdminFunction, db_admin_code, db_admin_recipes
+from provisioning.layers.data.dynamodb import TokenTable
+from provisioning.layers.data.ebs import EbsDefaultEncryption
+from provisioning.layers.data.kms import KmsKey, ebs_statements, images_using, kms_keys, rds_backups_using
+from provisioning.layers.data.rds import (
+    DB_CREATE_WAIT,
+    DB_REPLICA_WAIT,
+    ENGINE_LIFECYCLE,
+    MYSQL_FAMILY,
+    DbInstance,
+    DbPrimary,
+    DbReplica,
+)
+from provisioning.layers.data.rds_groups import DbParameterGroup, DbSubnetGroup
 from provisioning.outputs import Parameters
 from provisioning.recipe_names import (
     APP_BUCKET,
@@ -62,14 +85,6 @@ from provisioning.recipe_names import (
 )
 from provisioning.resource import Drift, Resource
 
-# the recipes, one AWS resource (or one tight family) a module; re-exported for the tests
-from .credentials import DbAppUser, credentials_secret, grants_version, invoke_db_admin, new_password
-from .db_admin import DbAdminFunction, db_admin_code, db_admin_recipes
-from .dynamodb import TokenTable
-from .ebs import EbsDefaultEncryption
-from .kms import KmsKey, ebs_statements, images_using, kms_keys, rds_backups_using
-from .rds import DB_CREATE_WAIT, DB_REPLICA_WAIT, ENGINE_LIFECYCLE, MYSQL_FAMILY, DbInstance, DbPrimary, DbReplica
-from .rds_groups import DbParameterGroup, DbSubnetGroup
 from .s3 import Bucket, empty_bucket
 
 

@@ -6,11 +6,10 @@ from botocore.exceptions import ClientError
 from provisioning import naming
 from provisioning.config import StackConfig
 from provisioning.errors import StackError, absent_on, error_code
+from provisioning.layers.data.protection import allow_unprotecting
 from provisioning.recipe_names import TOKEN_TABLE
 from provisioning.resource import Drift, Resource
 from provisioning.retry import delete_once_free, retry_on, waiter_config
-
-from .rds import PROTECTED_HINT
 
 TABLE_WAIT = waiter_config(5, 60)
 
@@ -112,8 +111,7 @@ class TokenTable(Resource):
         ddb, name = ctx.client("dynamodb"), state["id"]
         if state["status"] != "DELETING":
             if state["deletion_protection"]:
-                if not ctx.options.allow_prod_data:
-                    raise StackError(f"table {name} has deletion protection; {PROTECTED_HINT}")
+                allow_unprotecting(ctx, f"table {name}")
                 ddb.update_table(TableName=name, DeletionProtectionEnabled=False)
                 self._wait_active(ctx, name)
             delete_once_free(lambda: ddb.delete_table(TableName=name), gone="ResourceNotFoundException",

@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 from provisioning import naming
 from provisioning.config import StackConfig
 from provisioning.errors import StackError, absent_on, error_code
+from provisioning.layers.data.protection import allow_unprotecting
 from provisioning.recipe_names import DB_SG, MASTER_SECRET, PARAMETER_GROUP, PRIMARY, RDS_KEY, REPLICA, SUBNET_GROUP
 from provisioning.recipes.secret import GeneratedSecret
 from provisioning.resource import Drift, Resource, planned
@@ -28,8 +29,6 @@ DB_DELETE_WAIT = waiter_config(30, 80)
 DB_BUSY = ("creating", "modifying", "backing-up", "configuring-enhanced-monitoring",
            "configuring-log-exports", "upgrading", "rebooting", "resetting-master-credentials",
            "renaming", "storage-optimization", "starting", "maintenance", "configuring-iam-database-auth")
-PROTECTED_HINT = ("[database] deletion_protection is on for this stack; run teardown with "
-                  "--allow-prod-data to delete its data")
 
 
 class DbInstance(Resource):
@@ -146,8 +145,7 @@ class DbInstance(Resource):
         rds, identifier = ctx.client("rds"), state["id"]
         if state["status"] != "deleting":
             if state["deletion_protection"]:
-                if not ctx.options.allow_prod_data:
-                    raise StackError(f"{identifier} has deletion protection; {PROTECTED_HINT}")
+                allow_unprotecting(ctx, identifier)
                 if state["status"] != "available":
                     self.wait_available(ctx, identifier, DB_MODIFY_WAIT, "waiting before deleting")
                 rds.modify_db_instance(DBInstanceIdentifier=identifier, DeletionProtection=False,

@@ -5,11 +5,10 @@ from botocore.exceptions import ClientError
 
 from provisioning import naming
 from provisioning.errors import absent_on, error_code
+from provisioning.layers.data.rds import MYSQL_FAMILY, MYSQL_VERSION
 from provisioning.recipe_names import PARAMETER_GROUP, SUBNET_GROUP
 from provisioning.resource import Drift, Resource, planned
 from provisioning.retry import delete_once_free
-
-from .rds import MYSQL_FAMILY, MYSQL_VERSION
 
 # Values as the API takes and DescribeDBParameters reads them back: RDS's MySQL parameter groups take
 # 1/0 for require_secure_transport (RDS MySQL guide, "Requiring SSL/TLS for all connections": "set
