@@ -65,6 +65,7 @@ from provisioning.layers.data.rds import (
     DbReplica,
 )
 from provisioning.layers.data.rds_groups import DbParameterGroup, DbSubnetGroup
+from provisioning.layers.data.s3 import Bucket, empty_bucket
 from provisioning.outputs import Parameters
 from provisioning.recipe_names import (
     APP_BUCKET,
@@ -84,8 +85,6 @@ from provisioning.recipe_names import (
     private_subnets,
 )
 from provisioning.resource import Drift, Resource
-
-from .s3 import Bucket, empty_bucket
 
 
 def build(config: StackConfig) -> list[Resource]:
