@@ -7,6 +7,7 @@ from botocore.exceptions import ClientError
 
 from provisioning import naming
 from provisioning.errors import StackError, absent_on, error_code, tolerate
+from provisioning.policy import document
 from provisioning.recipe_names import S3_KEY, bucket
 from provisioning.resource import Drift, Resource, planned
 from provisioning.retry import delete_once_free, waiter_config
@@ -86,9 +87,8 @@ class Bucket(Resource):
 
     def policy(self, ctx, name) -> dict:
         arn = f"arn:{ctx.partition}:s3:::{name}"
-        return {"Version": "2012-10-17", "Statement": [{
-            "Sid": self.TLS_SID, "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-            "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
+        return document({"Sid": self.TLS_SID, "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                         "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
 
     def lifecycle(self) -> list[dict]:
         rules = [{"ID": "abort-incomplete-multipart-uploads", "Status": "Enabled", "Filter": {"Prefix": ""},
