@@ -1,9 +1,8 @@
 """Crash-resume over ``provision_all``: every layer in one graph, a crash after every k-th
 mutating call of the whole run, then the same command again must end in the clean stack."""
-from devkit.testing import check_crash_resume
+from devkit.testing import check_crash_resume, emulator_with_zone
 from provisioning import layers
 from provisioning.config import load_file
-from provisioning.tests.test_crash_resume import _mock_with_zone
 
 
 def _all_layers_config(stacks_dir):
@@ -15,7 +14,7 @@ def _all_layers_config(stacks_dir):
 def test_every_k_of_provision_all_resumes_into_the_clean_stack(stacks_dir, fake_builder,
                                                                  moto_ebs_default_key):
     config = _all_layers_config(stacks_dir)
-    report = check_crash_resume(config, tuple(layers.layer_names()), mock=_mock_with_zone())
+    report = check_crash_resume(config, tuple(layers.layer_names()), mock=emulator_with_zone(config.hosted_zone))
     clean = report.clean
     assert set(clean.status.values()) == {"ok"} and clean.rerun_mutating_calls == 0
     assert len(clean.status) == len(layers.resources(config))
