@@ -311,3 +311,27 @@ def teach_moto_ebs_default_key(monkeypatch):
 
     monkeypatch.setattr(EC2Response, "get_ebs_default_kms_key_id", get, raising=False)
     monkeypatch.setattr(EC2Response, "reset_ebs_default_kms_key_id", reset, raising=False)
+
+
+# The emulator's MariaDB for tests (this machine's, on loopback), with the shared server's
+# prefixes for what the db-admin stand-in makes: cs_db_* users, cloudsite_db_* databases.
+EMULATOR_MYSQL = {"CLOUDSITE_EMULATOR_MYSQL": "mysql://root@127.0.0.1:3306",
+                  "CLOUDSITE_EMULATOR_MYSQL_USER_PREFIX": "cs_db_",
+                  "CLOUDSITE_EMULATOR_MYSQL_DATABASE_PREFIX": "cloudsite_db_"}
+
+
+def require_reachable(mysql) -> None:
+    """Skip the test when the emulator's MariaDB does not answer; in CI
+    (``CLOUDSITE_REQUIRE_SERVICES=1``) fail it instead: nothing is silently skipped there."""
+    import os
+
+    import pymysql
+    import pytest
+
+    try:
+        mysql.connect().close()
+    except pymysql.err.MySQLError as error:
+        message = f"the emulator's MariaDB at {mysql.host}:{mysql.port} does not answer ({error})"
+        if os.environ.get("CLOUDSITE_REQUIRE_SERVICES") == "1":
+            pytest.fail(message + "; CI requires it", pytrace=False)
+        pytest.skip(message)

@@ -1,7 +1,7 @@
 import pytest
 from moto import mock_aws
 
-from devkit.testing import make_context, write_stack
+from devkit.testing import EMULATOR_MYSQL, make_context, write_stack
 from provisioning import retry
 from provisioning.config import load_file
 
@@ -87,9 +87,6 @@ def moto_ebs_default_key(monkeypatch):
 # moto needs Docker to run a function; the stand-in (devkit/emulator.py) runs the deployed
 # zip's handler against this machine's MariaDB instead, with this branch's user and database
 # prefixes (a shared server: cs_db_* users, cloudsite_db_* databases).
-EMULATOR_MYSQL = {"CLOUDSITE_EMULATOR_MYSQL": "mysql://root@127.0.0.1:3306",
-                  "CLOUDSITE_EMULATOR_MYSQL_USER_PREFIX": "cs_db_",
-                  "CLOUDSITE_EMULATOR_MYSQL_DATABASE_PREFIX": "cloudsite_db_"}
 TEST_CA_BUNDLE = """-----BEGIN CERTIFICATE-----
 (a stand-in for the RDS CA bundle: the emulated database is reached without TLS)
 -----END CERTIFICATE-----
@@ -172,18 +169,10 @@ def _db_admin_invocations(_emulator_mysql):
 def emulated_mysql(_db_admin_invocations):
     """The emulator's MariaDB (skipped without it, failed in CI); the users and databases the
     stand-in made for the test are dropped afterwards."""
-    import os
-
-    import pymysql
+    from devkit.testing import require_reachable
 
     mysql = _db_admin_invocations.mysql
-    try:
-        mysql.connect().close()
-    except pymysql.err.MySQLError as error:
-        message = f"the emulator's MariaDB at {mysql.host}:{mysql.port} does not answer ({error})"
-        if os.environ.get("CLOUDSITE_REQUIRE_SERVICES") == "1":
-            pytest.fail(message + "; CI requires it", pytrace=False)
-        pytest.skip(message)
+    require_reachable(mysql)
     yield mysql
     _db_admin_invocations.drop_made()
 
