@@ -123,7 +123,7 @@ def test_the_emulators_not_implemented_is_recognised_in_both_modes():
                        "DeleteApplication")
     emulator = boto3.client("codedeploy", region_name="us-east-1", endpoint_url="http://127.0.0.1:5000")
     aws = boto3.client("codedeploy", region_name="us-east-1")
-    assert emulator_lacks(bare, emulator) and not pipeline.emulator_lacks(bare, aws)
+    assert emulator_lacks(bare, emulator) and not emulator_lacks(bare, aws)
 
 
 def test_lambda_retries_while_its_new_role_cannot_be_assumed(config, monkeypatch):

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from provisioning import naming
 from provisioning.config import StackConfig
-from provisioning.errors import emulator_lacks
 from provisioning.layer import Layer
 from provisioning.layers.pipeline.ci_roles import GithubOidcProvider, ci_role, codedeploy_role, image_role, lambda_role
 from provisioning.layers.pipeline.codedeploy import Application, DeploymentGroup
@@ -63,11 +62,11 @@ from provisioning.recipes.log_group import LogGroup
 from provisioning.resource import Resource
 
 # Besides the recipes: lambda_code (deploy_lambda; VerificationLambda.code looks it up here at call
-# time, so tests can replace it) and emulator_lacks, GROUP, OIDC (tests use them).
+# time, so tests can replace it) and GROUP, OIDC (tests use them).
 __all__ = ["GROUP", "LAYER", "OIDC", "Application", "DeploymentGroup", "DjangoSecret",
            "FailureDestination", "FailureQueue", "GithubOidcProvider", "LambdaPermission",
            "MailRecords", "Queue", "SesIdentity", "Subscription", "Topic", "VerificationLambda", "build",
-           "emulator_lacks", "lambda_code", "sns_key_statements"]
+           "lambda_code", "sns_key_statements"]
 
 
 def build(config: StackConfig) -> list[Resource]:
