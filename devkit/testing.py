@@ -19,10 +19,11 @@ import boto3
 import botocore.session
 
 from devkit import inventory, live
-from provisioning import layers, naming
+from provisioning import layers, locking, naming
 from provisioning.calls import CallCounter, CallHook, is_mutating
 from provisioning.context import Context
 from provisioning.engine import Engine, EngineFailed
+from provisioning.errors import StackError
 from provisioning.reporter import Reporter
 
 STACK_TOML = """\
@@ -76,6 +77,12 @@ def engine_for(ctx, layer_names: list[str] | None = None) -> Engine:
     return Engine(ctx, layers.resources(ctx.config, layer_names), known=layers.resources(ctx.config))
 
 
+def apply_locked(ctx, layer_names: list[str] | None = None, command: str = "test-apply"):
+    """Apply the layers holding the stack's lock, as the provision commands do."""
+    with locking.held(ctx, command):
+        return engine_for(ctx, layer_names).apply()
+
+
 # What "tagged with the stack" means, per kind: (service, describe method, result key). moto keeps
 # the tags of deleted EC2 resources in describe_tags, so each kind is listed by its own describe.
 TAGGED_KINDS = [
@@ -102,6 +109,32 @@ def tagged_with_stack(ctx) -> dict[str, int]:
     if count:
         found["ssm.Parameters"] = count
     return found
+
+
+def command_env(endpoint: str, **extra) -> dict:
+    """The environment of a command run as a process against ``endpoint`` (fake credentials)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+               AWS_DEFAULT_REGION="us-east-1", DJANGO_SECRET_KEY="moto-server-test", **extra)
+    return env
+
+
+def manage_command(*args: str, stacks_dir, prefix=()) -> list[str]:
+    """The command line of ``manage.py`` with ``args`` (``prefix``: what runs it, e.g. unshare)."""
+    import sys
+
+    return [*prefix, sys.executable, "manage.py", *args, "--stacks-dir", str(stacks_dir)]
+
+
+def manage(stacks_dir, env, *args) -> tuple[int, str, str]:
+    """``manage.py`` with ``args`` as a process in the repository: (exit code, stdout, stderr)."""
+    import subprocess
+
+    done = subprocess.run(manage_command(*args, stacks_dir=stacks_dir), cwd=live.REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    return done.returncode, done.stdout, done.stderr
 
 
 def moto_server(env: dict | None = None):
@@ -158,25 +191,28 @@ def run_once(config, layer: str | tuple[str, ...], *, crash_after: int | None = 
     chosen = [layer] if isinstance(layer, str) else list(layer)
     if prerequisites:
         engine_for(make_context(config), list(prerequisites)).apply()
-    counter = CallCounter()
-    crashed = False
-    hooks = [counter] + ([CrashAfter(crash_after)] if crash_after is not None else [])
-    ctx = make_context(config, hooks=hooks, max_workers=max_workers)
+    # k counts the lock's calls too: k=1 may crash right after the lock was written, the last k
+    # right after it was released
+    counter = CallCounter(lock_calls=True)
+    crash = CrashAfter(crash_after) if crash_after is not None else None
+    ctx = make_context(config, hooks=[counter] + ([crash] if crash else []), max_workers=max_workers)
     try:
-        engine_for(ctx, chosen).apply()
+        apply_locked(ctx, chosen)
     except EngineFailed as failed:
-        if crash_after is None or not all(isinstance(r.error, SimulatedCrash) for r in failed.failures):
+        if crash is None or not all(isinstance(r.error, SimulatedCrash) for r in failed.failures):
             raise
-        crashed = True
+    except SimulatedCrash:  # in the lock's own calls, before the engine ran
+        pass
+    crashed = crash is not None and crash.crashed
     first_mutating = counter.mutating
     problems = []
     recheck = CallCounter()
     ctx = make_context(config, hooks=[recheck])
     try:
         if crashed:  # the operator runs the same command again, in a new process
-            engine_for(make_context(config, max_workers=4), chosen).apply()
-        engine_for(ctx, chosen).apply()
-    except EngineFailed as failed:
+            apply_locked(make_context(config, max_workers=4), chosen)
+        apply_locked(ctx, chosen)
+    except (EngineFailed, StackError) as failed:
         problems.append(f"the run after the crash failed: {failed}")
     status = {r.name: r.action for r in engine_for(ctx, chosen).status()}
     return RunOutcome(first_mutating, inventory.counts(ctx, [*prerequisites, *chosen]), status,
@@ -276,16 +312,17 @@ def emulator_with_zone(zone_name: str):
     return mock
 
 
-def run(name, *args, stacks_dir=None) -> tuple[int, str, str]:
+def run(name, *args, stacks_dir=None, **stealth) -> tuple[int, str, str]:
     """A management command in this process: (exit code, stdout, stderr), the error's one line
-    on stderr as the command line would show it."""
+    on stderr as the command line would show it; ``stealth``: the command's stealth options (a
+    test's ``clock``)."""
     from django.core.management import CommandError, call_command
 
     out, err = io.StringIO(), io.StringIO()
     code = 0
     try:
         call_command(name, *args, *(["--stacks-dir", str(stacks_dir)] if stacks_dir else []),
-                     stdout=out, stderr=err)
+                     stdout=out, stderr=err, **stealth)
     except CommandError as error:
         code = error.returncode
         err.write(str(error))

@@ -21,7 +21,12 @@ def is_mutating(operation: str) -> bool:
 
 
 class CallHook:
-    """Base: override ``before`` and/or ``after``; attach with Context.add_hook or attach()."""
+    """Base: override ``before`` and/or ``after``; attach with Context.add_hook or attach().
+
+    ``sees_lock_calls``: whether the Context attaches it to the stack lock's own client too
+    (``Context.lock_client``) as well as to the stack's clients."""
+
+    sees_lock_calls = True
 
     def before(self, service: str, operation: str, params: dict) -> None:
         pass
@@ -42,9 +47,11 @@ class CallHook:
 
 
 class CallCounter(CallHook):
-    """Counts calls, split into mutating and read, per ``service:Operation``."""
+    """Counts calls, split into mutating and read, per ``service:Operation``: by default the
+    stack's calls only (what a run changed), with ``lock_calls`` the lock's as well."""
 
-    def __init__(self):
+    def __init__(self, *, lock_calls: bool = False):
+        self.sees_lock_calls = lock_calls
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
 

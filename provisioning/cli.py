@@ -26,6 +26,7 @@ from provisioning.config import ConfigError, UnknownStack, load_stack
 from provisioning.context import Context, RunOptions
 from provisioning.engine import EngineFailed, Interrupted, Result, describe_error
 from provisioning.errors import StackError
+from provisioning.locking import StackLock
 from provisioning.reporter import make_reporter
 
 EXIT_FAILED, EXIT_USAGE, EXIT_DRIFT, EXIT_INTERRUPTED = 1, 2, 3, 130
@@ -53,6 +54,11 @@ class ProvisioningCommand(BaseCommand):
     # call_command(..., clock=..., bake_signal=...): a test's clock that does not sleep, and its
     # image builder's signal (an emulator never runs the bake script); never on the command line
     stealth_options = ("clock", "bake_signal")
+    # "take": the command changes the stack and holds its lock while it does (README, "One writer
+    # per stack"); its --plan takes none and says who holds it, as "report" commands do.
+    lock_mode = "take"
+    lock: StackLock | None = None
+    lock_seen = None  # the holder a plan or status saw (None: free)
 
     def add_arguments(self, parser):
         parser.add_argument("--stack", required=True, help="stack name: deploy/stacks/<stack>.toml")
@@ -62,6 +68,10 @@ class ProvisioningCommand(BaseCommand):
         parser.add_argument("--role-arn", help="override the role to assume ('' = none)")
         parser.add_argument("--workers", type=int, default=4, help="resources worked on at once (default 4)")
         parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+        if self.lock_mode == "take":
+            parser.add_argument("--lock-timeout", type=float, default=0, metavar="SECONDS",
+                                help="wait up to SECONDS for another run's lock on the stack "
+                                     "(default 0: refuse at once, naming the holder)")
 
     # --- plumbing ------------------------------------------------------------------------
     def handle(self, *args, **options):
@@ -80,6 +90,7 @@ class ProvisioningCommand(BaseCommand):
             raise CommandError(f"interrupted by Ctrl-C before the end. {self.resume_hint()}",
                                returncode=EXIT_INTERRUPTED) from None
         except KeyboardInterrupt:  # the second Ctrl-C: quit without waiting for running steps
+            self.release_lock()
             self.stdout.flush()
             self.stderr.write(f"CommandError: stopped at once by Ctrl-C. {self.resume_hint()}")
             self.stderr.flush()
@@ -93,9 +104,23 @@ class ProvisioningCommand(BaseCommand):
             raise CommandError(str(error), returncode=EXIT_FAILED) from None
         except (ClientError, BotoCoreError) as error:
             raise CommandError(explain(error), returncode=EXIT_FAILED) from None
+        finally:  # on success, failure and the first Ctrl-C (the second one releases above)
+            self.release_lock()
 
     def run(self, options) -> None:
         raise NotImplementedError
+
+    @property
+    def command_name(self) -> str:
+        return type(self).__module__.rsplit(".", 1)[-1]
+
+    def say(self, line: str) -> None:
+        """A progress line: on stdout, or on stderr when stdout carries the JSON result."""
+        (self.stderr if self.options["json"] else self.stdout).write(line)
+
+    def release_lock(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
 
     def resume_hint(self) -> str:
         return "Fix that, then run the same command again: it carries on where it stopped."
@@ -110,13 +135,32 @@ class ProvisioningCommand(BaseCommand):
             region=options["region"], profile=options["profile"], role_arn=options["role_arn"])
         stream = self.stderr._out if options["json"] else self.stdout._out
         extra = {key: options[key] for key in self.stealth_options if options.get(key) is not None}
-        return Context(config, dry_run=dry_run, reporter=make_reporter(stream), hooks=(self.counter,),
-                       max_workers=max(1, options["workers"]), options=self.run_options(), **extra)
+        ctx = Context(config, dry_run=dry_run, reporter=make_reporter(stream), hooks=(self.counter,),
+                      max_workers=max(1, options["workers"]), options=self.run_options(), **extra)
+        if self.lock_mode == "take" and not dry_run:
+            self.lock = StackLock(ctx, self.command_name, timeout=options["lock_timeout"], say=self.say).acquire()
+        elif self.lock_mode in ("take", "report"):
+            self.report_lock(ctx)
+        return ctx
+
+    def report_lock(self, ctx) -> None:
+        """A plan or status takes no lock; it says when a run holds it (what it shows may change)."""
+        from provisioning import locking
+
+        self.lock_seen = locking.read(ctx)
+        if self.lock_seen is not None:
+            self.say(f"note: stack {ctx.stack} is locked by {self.lock_seen.describe()}; that run may be "
+                     "changing what this shows")
+
+    def lock_payload(self) -> dict | None:
+        if self.lock is not None:
+            return {"id": self.lock.lock_id, "holder": "this run"}
+        return self.lock_seen.as_dict() if self.lock_seen is not None else None
 
     def emit(self, results: list[Result], *, ok: bool, summary: str = "", **extra) -> None:
         elapsed = time.monotonic() - self.started
         if self.options["json"]:
-            payload = {"stack": self.options["stack"], "ok": ok, **extra,
+            payload = {"stack": self.options["stack"], "ok": ok, **extra, "lock": self.lock_payload(),
                        "resources": [r.as_dict() for r in results],
                        "calls": self.counter.as_dict(), "elapsed": round(elapsed, 3)}
             self.stdout.write(json.dumps(payload, indent=2, default=str))

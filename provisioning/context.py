@@ -28,6 +28,9 @@ from provisioning.retry import Clock
 DEFAULT_BAKE_SIGNAL = None
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10},
                        user_agent_extra="cloudsite-provisioning")
+# The lock's calls are small and must not hang a release on Ctrl-C for minutes.
+LOCK_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5,
+                            read_timeout=10, user_agent_extra="cloudsite-provisioning-lock")
 
 
 def build_session(config: StackConfig) -> boto3.Session:
@@ -87,6 +90,7 @@ class Context:
         self.max_workers = max_workers
         self._lock = threading.Lock()
         self._clients: dict[str, object] = {}
+        self._lock_client = None
         self._hooks: list[CallHook] = []
         self._zones: tuple[str, ...] | None = None
         self._account: str | None = None
@@ -105,11 +109,25 @@ class Context:
                 self._clients[service] = client
             return self._clients[service]
 
+    def lock_client(self):
+        """The stack lock's own DynamoDB client (``provisioning/locking``). The hooks that see lock
+        calls are attached to it; the command's call count is not: it counts the stack's changes."""
+        with self._lock:
+            if self._lock_client is None:
+                self._lock_client = self.session.client("dynamodb", region_name=self.region,
+                                                        config=LOCK_CLIENT_CONFIG)
+                for hook in self._hooks:
+                    if hook.sees_lock_calls:
+                        hook.attach(self._lock_client)
+            return self._lock_client
+
     def add_hook(self, hook: CallHook) -> None:
         with self._lock:
             self._hooks.append(hook)
             for client in self._clients.values():
                 hook.attach(client)
+            if self._lock_client is not None and hook.sees_lock_calls:
+                hook.attach(self._lock_client)
 
     # --- tags ----------------------------------------------------------------------------
     def tags(self, resource: str) -> list[dict[str, str]]:

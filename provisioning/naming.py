@@ -18,6 +18,11 @@ def prefix(stack: str) -> str:
     return f"cloudsite-{stack}"
 
 
+# --- the stack's lock (provisioning/locking): made on first use, by any command that changes the stack ---
+def lock_table(stack: str) -> str:
+    return f"{prefix(stack)}-lock"
+
+
 # --- data layer ---
 def bucket(stack: str, purpose: str, account: str, region: str) -> str:
     """``cloudsite-dev-app-123456789012-eu-west-1`` (at most 63 characters, DNS-safe)."""

@@ -12,6 +12,7 @@ import base64
 import io
 import json
 import os
+import time
 
 import boto3
 from django.core.management import CommandError, call_command
@@ -183,15 +184,28 @@ def run_command(name: str, stacks_dir, *args) -> tuple[int, str]:
 def ci_flows(recorder, stacks_dir, monkeypatch) -> dict:
     """``deploy`` (moto's deployments never leave Created: the bounded wait ends it with exit 1)
     and ``deploy_lambda`` with changed sources (the code is updated)."""
-    from provisioning import deployments
+    from provisioning import deployments, locking
     from provisioning.management.commands import deploy_lambda
 
+    # an operator's run holds the stack: the deploy is refused, naming it (it reads the holder)
+    with locking.held(admin_context(stacks_dir), "provision_compute"):
+        with recorder.acting("ci", "ci: deploy, stack locked"):
+            refused = run_command("deploy", stacks_dir)
     with recorder.acting("ci", "ci: deploy"):
         deployed = run_command("deploy", stacks_dir, "--timeout", "0", "--poll", "1")
     # a deployment that succeeds (moto's never do: the wait is the stubbed part, see
-    # deploy/tests/test_deploy_command.py): deploy then switches the group to ELB health checks
+    # deploy/tests/test_deploy_command.py): deploy then switches the group to ELB health checks.
+    # It lasts until the lock's heartbeat has renewed the lease once (a short lease, here).
+    lock_table = naming.lock_table(STACK)
+
+    def until_the_lease_is_renewed(*args, **kwargs):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(
+                c.operation == "UpdateItem" and c.params.get("TableName") == lock_table for c in recorder.calls):
+            time.sleep(0.05)
     with monkeypatch.context() as scoped, recorder.acting("ci", "ci: deploy, succeeded"):
-        scoped.setattr(deployments, "wait", lambda *args, **kwargs: None)
+        scoped.setattr(deployments, "wait", until_the_lease_is_renewed)
+        scoped.setenv(locking.LEASE_ENV, "3")
         succeeded = run_command("deploy", stacks_dir)
     data, hexdigest, sha256 = deploy_lambda.lambda_code()
     changed = data + b"\0"
@@ -202,7 +216,15 @@ def ci_flows(recorder, stacks_dir, monkeypatch) -> dict:
                                                                base64.b64encode(digest.digest()).decode()))
     with recorder.acting("ci", "ci: deploy_lambda"):
         updated = run_command("deploy_lambda", stacks_dir)
-    return {"deploy": deployed, "deploy_succeeded": succeeded, "deploy_lambda": updated}
+    return {"deploy_refused": refused, "deploy": deployed, "deploy_succeeded": succeeded, "deploy_lambda": updated}
+
+
+def admin_context(stacks_dir):
+    """A Context as the administrator (calls made outside ``acting`` are not recorded)."""
+    from devkit.testing import make_context
+    from provisioning.config import load_file
+
+    return make_context(load_file(stacks_dir / f"{STACK}.toml"))
 
 
 # --- the image bake (image role; the builder's signal as the builder role) ------------------

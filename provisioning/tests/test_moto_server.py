@@ -1,37 +1,18 @@
 """The commands as real processes against a moto_server on loopback (AWS_ENDPOINT_URL)."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import boto3
 import pytest
 
-from devkit.testing import moto_server, tagged_with_stack
+from devkit.testing import command_env, manage, moto_server, tagged_with_stack
 from provisioning.config import load_file
 from provisioning.context import Context
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def endpoint():
     with moto_server() as url:
         yield url
-
-
-def command_env(endpoint, **extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_DEFAULT_REGION="us-east-1", DJANGO_SECRET_KEY="moto-server-test", **extra)
-    return env
-
-
-def manage(stacks_dir, env, *args):
-    done = subprocess.run([sys.executable, "manage.py", *args, "--stacks-dir", str(stacks_dir)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    return done.returncode, done.stdout, done.stderr
 
 
 def test_commands_as_processes(endpoint, stacks_dir, monkeypatch):

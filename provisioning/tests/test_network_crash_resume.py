@@ -39,3 +39,29 @@ def test_the_check_catches_a_recipe_that_tags_after_creating(config, monkeypatch
     assert report.problems, "a crash between create and tag was not caught"
     assert any("InvalidSubnet.Conflict" in p or "inventory" in p
                for found in report.problems.values() for p in found)
+
+
+def test_a_crash_right_after_the_lock_was_written_resumes_at_once(config):
+    """k counts the lock's own calls: on first use PutItem (no table yet), CreateTable, PutItem
+    (the lock written), then the stack's calls. A run dead right after writing the lock leaves it
+    held by a run of this host that is gone: the next run takes it over at once and finishes."""
+    from moto import mock_aws
+
+    from devkit.testing import apply_locked, make_context
+    from provisioning import naming
+    from provisioning.calls import CallHook, is_mutating
+
+    class Mutating(CallHook):
+        def __init__(self):
+            self.calls = []
+
+        def before(self, service, operation, params):
+            if is_mutating(operation):
+                self.calls.append((operation, params.get("TableName") == naming.lock_table(config.name)))
+    seen = Mutating()
+    with mock_aws():
+        apply_locked(make_context(config, hooks=(seen,)), ["network"])
+    assert seen.calls[:3] == [("PutItem", True), ("CreateTable", True), ("PutItem", True)]
+    assert seen.calls[-1] == ("DeleteItem", True) and not any(lock for _, lock in seen.calls[3:-1])
+    report = check_crash_resume(config, "network", ks=[3, len(seen.calls) - 1, len(seen.calls)])
+    assert report.problems == {}, report.describe()

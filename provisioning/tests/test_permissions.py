@@ -17,7 +17,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from devkit.testing import engine_for, make_context, teach_moto_ebs_default_key, write_stack
+from devkit.testing import apply_locked, make_context, teach_moto_ebs_default_key, write_stack
 from provisioning import naming, retry
 from provisioning.config import load_file
 from provisioning.permissions.proof import ExpectedDenial, Proof, map_call
@@ -49,6 +49,10 @@ UNPROVEN_OFFLINE = {
         "app/DeployBucketList": "the CodeDeploy agent",
         "app/AppBucketObjects: s3:AbortMultipartUpload": "s3transfer, when a multipart upload fails",
         "app/CeleryQueue: sqs:ChangeMessageVisibility": "kombu, handing back an unacknowledged message"},
+    "image": {
+        "bake/TheStackLock: dynamodb:GetItem": "a bake refused because the stack is locked (the ci flow proves it)",
+        "bake/TheStackLock: dynamodb:UpdateItem": "the lock's heartbeat in a bake longer than a third of its lease "
+                                                  "(the ci flow proves it)"},
     "ci": {
         "deploy/CreateAndWatchDeployments: codedeploy:ListDeploymentInstances": "deploy's failure report",
         "deploy/CreateAndWatchDeployments: codedeploy:GetDeploymentTarget": "deploy's failure report"},
@@ -66,7 +70,8 @@ def provision(config, monkeypatch):
         boto3.client("ssm", region_name=flows.REGION).put_parameter(
             Name=naming.bake_signal(ctx.stack, instance_id), Value="ok", Type="String", Overwrite=True)
         return image.read_bake_signal(ctx, instance_id)
-    engine_for(make_context(config, bake_signal=signal), LAYERS).apply()
+    # as provision_all: under the stack's lock, whose first use makes its table
+    apply_locked(make_context(config, bake_signal=signal), LAYERS, "provision_all")
     ses = boto3.client("ses", region_name=flows.REGION)
     for address in (flows.SENDER, flows.EMAIL):  # the sandbox: verified recipients only
         ses.verify_email_identity(EmailAddress=address)
@@ -110,6 +115,8 @@ def test_the_flows_ran_as_in_production(proved):
     assert results["db"] == {"username": naming.DB_APP_USER, "pending": False}
     code, out = results["ci"]["deploy"]
     assert code == 1 and "deployment" in out, out  # moto's deployment stays Created: the bounded wait
+    code, out = results["ci"]["deploy_refused"]
+    assert code == 1 and "is locked by provision_compute" in out and "provision_unlock" in out, out
     code, out = results["ci"]["deploy_succeeded"]
     assert code == 0 and "switched from EC2 to ELB" in out, out
     assert results["ci"]["deploy_lambda"][0] == 0 and "code updated" in results["ci"]["deploy_lambda"][1]

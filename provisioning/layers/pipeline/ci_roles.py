@@ -102,6 +102,15 @@ def codedeploy_role() -> Role:
                 trust=lambda ctx: service_trust("codedeploy.amazonaws.com", ctx), policies=codedeploy_policies)
 
 
+def stack_lock_statement(ctx) -> dict:
+    """Every command the CI and image roles run takes the stack's lock (provisioning/locking): its
+    item only. The table exists: the administrator's provision_* runs made it (a CI role that
+    finds it missing is refused CreateTable, and says so)."""
+    return {"Sid": "TheStackLock", "Effect": "Allow",
+            "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            "Resource": [ctx.arn("dynamodb", f"table/{naming.lock_table(ctx.stack)}")]}
+
+
 def ci_policies(ctx, deps) -> dict:
     application = naming.codedeploy_application(ctx.stack)
     group = naming.codedeploy_group(ctx.stack)
@@ -138,6 +147,7 @@ def ci_policies(ctx, deps) -> dict:
                               + naming.auto_scaling_group(ctx.stack))]},
         {"Sid": "ReadAutoScalingGroups", "Effect": "Allow",
          "Action": ["autoscaling:DescribeAutoScalingGroups"], "Resource": "*"},
+        stack_lock_statement(ctx),
     ])}
 
 
@@ -217,6 +227,7 @@ def image_policies(ctx, deps) -> dict:
          "Action": ["ec2:DeregisterImage", "ec2:DeleteSnapshot"],
          "Resource": [f"arn:{p}:ec2:{ctx.region}::image/*", f"arn:{p}:ec2:{ctx.region}::snapshot/*"],
          "Condition": ours},
+        stack_lock_statement(ctx),
     ])}
 
 

@@ -6,8 +6,9 @@ from provisioning.engine import Engine
 
 
 class Command(ProvisioningCommand):
-    help = ("Show every resource of every layer of a stack: exists or not, drift, outputs. "
-            "Exit 0 when everything exists and matches the config, 3 when not.")
+    help = ("Show every resource of every layer of a stack: exists or not, drift, outputs, and who holds "
+            "its lock. Exit 0 when everything exists and matches the config, 3 when not.")
+    lock_mode = "report"  # never waits for nor takes the lock
 
     def add_arguments(self, parser):
         super().add_arguments(parser)

@@ -45,6 +45,8 @@ class Command(ProvisioningCommand):
         with ctx.reporter:
             results = Engine(ctx, selected, known=everything).teardown()
         deleted = sum(r.action == "delete" for r in results)
+        if not chosen:  # the stack is gone: its lock table goes last (a later run makes it again)
+            self.lock.release(drop_table=True)
         remaining = [] if chosen else leftovers.find(ctx)
         if remaining and not options["json"]:
             self.stdout.write(f"still tagged with stack {config.name} after teardown:")
