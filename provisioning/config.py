@@ -68,7 +68,8 @@ class DataConfig:
     # A bucket policy denying every request not made over TLS. On by default; an emulated stack
     # turns it off (moto answers 403 to every object call under it).
     tls_only_bucket_policy: bool = True
-    # Old versions of deploy bundles and Lambda zips expire this many days after being replaced.
+    # Both buckets are versioned: an overwritten or deleted object (a picture, a deploy bundle, a
+    # Lambda zip) can be recovered for this many days after it was replaced, then it expires.
     noncurrent_version_days: int = 30
     # Incomplete multipart uploads are aborted this many days after they began.
     abort_multipart_days: int = 7

@@ -165,6 +165,21 @@ def check_listeners(elbv2, load_balancer_arn: str) -> list[str]:
     return problems
 
 
+def check_bucket_versioned(s3, name: str) -> list[str]:
+    """Versioning on and old versions expiring: a deleted or overwritten object is recoverable for
+    a while, and the old versions do not pile up forever."""
+    problems = []
+    if s3.get_bucket_versioning(Bucket=name).get("Status") != "Enabled":
+        problems.append(f"bucket {name}: versioning is not enabled (a deleted object cannot be recovered)")
+    try:
+        rules = s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
+    except s3.exceptions.ClientError:
+        rules = []
+    if not any(r.get("Status") == "Enabled" and r.get("NoncurrentVersionExpiration") for r in rules):
+        problems.append(f"bucket {name}: no lifecycle rule expires noncurrent versions")
+    return problems
+
+
 # --- everything for one stack ----------------------------------------------------------------
 def check_stack(ctx) -> list[str]:
     """Every check over the stack's resources, found by their tags and names."""
@@ -194,4 +209,12 @@ def check_stack(ctx) -> list[str]:
         lbs = []
     for lb in lbs:
         problems += check_listeners(elbv2, lb["LoadBalancerArn"])
+    s3 = ctx.client("s3")
+    for purpose in ("app", "deploy"):
+        name = naming.bucket(stack, purpose, ctx.account_id, ctx.region)
+        try:
+            s3.head_bucket(Bucket=name)
+        except s3.exceptions.ClientError:
+            continue  # not built (yet)
+        problems += check_bucket_versioned(s3, name)
     return problems

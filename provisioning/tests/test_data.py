@@ -71,12 +71,9 @@ def test_first_apply_creates_every_resource_as_configured(built, ctx):
             "DaysAfterInitiation": 7}
         tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
         assert tags[STACK_TAG] == "dev"
-        versioned = s3.get_bucket_versioning(Bucket=name).get("Status")
-        if purpose == "deploy":
-            assert versioned == "Enabled"
-            assert rules["expire-old-versions"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
-        else:
-            assert versioned is None and len(rules) == 1
+        # both versioned (an overwritten picture is recoverable), old versions expiring
+        assert s3.get_bucket_versioning(Bucket=name).get("Status") == "Enabled"
+        assert rules["expire-old-versions"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
 
     params = {p["ParameterName"]: p["ParameterValue"] for p in rds.describe_db_parameters(
         DBParameterGroupName="cloudsite-dev-mysql8", Source="user")["Parameters"]}

@@ -125,3 +125,16 @@ def test_baked_images_on_moto_are_not_encrypted_and_the_check_says_so(built, ctx
     ec2 = ctx.client("ec2")
     image = ec2.describe_images(Owners=["self"])["Images"][0]["ImageId"]
     assert "not encrypted" in posture.check_image_encrypted(ec2, image)[0]
+
+
+@pytest.mark.parametrize("purpose", ["app", "deploy"])
+def test_an_unversioned_bucket_fails(built, ctx, purpose):
+    from provisioning import naming
+
+    s3, name = ctx.client("s3"), naming.bucket("dev", purpose, ctx.account_id, ctx.region)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Suspended"})
+    s3.delete_bucket_lifecycle(Bucket=name)
+    assert posture.check_bucket_versioned(s3, name) == [
+        f"bucket {name}: versioning is not enabled (a deleted object cannot be recovered)",
+        f"bucket {name}: no lifecycle rule expires noncurrent versions"]
+    assert len(posture.check_stack(ctx)) == 2

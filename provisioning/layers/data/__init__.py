@@ -90,7 +90,8 @@ from provisioning.resource import Drift, Resource
 def build(config: StackConfig) -> list[Resource]:
     data = config.data
     keys = kms_keys()
-    buckets = [Bucket(purpose, versioned=purpose == "deploy", tls_only=data.tls_only_bucket_policy,
+    # both versioned: an overwritten or deleted picture stays recoverable for noncurrent_version_days
+    buckets = [Bucket(purpose, versioned=True, tls_only=data.tls_only_bucket_policy,
                       abort_days=data.abort_multipart_days, noncurrent_days=data.noncurrent_version_days)
                for purpose in ("app", "deploy")]
     master = credentials_secret(MASTER_SECRET, "master", naming.DB_MASTER_USER,
