@@ -17,9 +17,9 @@ NO_AWS = "http://127.0.0.1:9"  # nothing here talks to AWS
 
 def production_env(tmp_path, **extra) -> dict:
     """An app process's environment as on an instance: DEBUG off, a stack named."""
-    env = live.app_environment(tmp_path, NO_AWS, DJANGO_DEBUG="false", CLOUDSITE_STACK="prod", **extra)
+    env = live.app_environment(tmp_path, NO_AWS, DJANGO_DEBUG="false", CLOUDSITE_STACK="prod")
     env.pop("CLOUDSITE_REQUIRE_SHARED_CACHE", None)
-    return env
+    return {**env, **extra}
 
 
 @pytest.mark.parametrize("backend", [
@@ -74,12 +74,20 @@ def test_migrate_refuses_in_production_with_the_local_memory_cache(tmp_path):
 
 
 def test_gunicorn_refuses_in_production_with_the_local_memory_cache(tmp_path):
-    port = live.free_port()
-    done = run(production_env(tmp_path), "-m", "gunicorn", "cloudsite.wsgi:application",
-               "--bind", f"127.0.0.1:{port}", "--workers", "1")
-    assert done.returncode != 0
+    port, log_path = live.free_port(), tmp_path / "gunicorn.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [live.PYTHON, "-m", "gunicorn", "cloudsite.wsgi:application", "--bind", f"127.0.0.1:{port}",
+             "--workers", "1"], cwd=live.REPO, env=production_env(tmp_path), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            with pytest.raises(RuntimeError, match="exited"):  # never answers /healthz
+                live.wait_for_http(port, "/healthz", process)
+        finally:
+            live.stop(process)
+    assert process.returncode != 0
+    output = log_path.read_text()
     assert "ImproperlyConfigured: CACHES['default'] is django.core.cache.backends.locmem.LocMemCache" \
-        in done.stderr, done.stderr[-2000:]
+        in output, output[-2000:]
 
 
 @pytest.mark.parametrize("extra", [{"CACHE_URL": "redis://127.0.0.1:6379/13"}, {"DJANGO_DEBUG": "true"},
