@@ -33,7 +33,8 @@ class VerifyThrottle(ClientAddressThrottle):
 
 
 def rate_problems() -> list[str]:
-    """The configured rates DRF would fail on (each would turn every request of its view into a 500)."""
+    """The configured rates DRF cannot parse (every request of the view would be a 500) or that
+    would refuse every request (a count of 0); ``None`` switches a scope off and is fine."""
     problems = []
     for scope, rate in api_settings.DEFAULT_THROTTLE_RATES.items():
         count, _, period = str(rate).partition("/")
