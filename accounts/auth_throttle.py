@@ -1,8 +1,13 @@
-"""Throttling of failed Basic attempts, per username and per client address.
+"""Throttling of failed sign-in attempts (HTTP Basic and the admin's login form).
 
 Fixed windows in the shared cache: after too many failures in the current window, attempts that
 would need a password check get 429 until the window ends. The right password is never locked out
 for longer than one window, and credentials already proven (in the credential cache) still work.
+
+Three counters: a username from one client address (the tight one: ten guesses from an attacker
+stop that attacker), a client address across usernames (password spraying), and a username across
+every address (a looser ceiling for attacks spread over many addresses). Keying the tight counter
+by address too is what keeps an attacker elsewhere from locking the real owner out.
 """
 import hashlib
 import time
@@ -15,8 +20,9 @@ from accounts.models import username_key
 
 def _scopes(username: str, address: str):
     digest = hashlib.sha256(username_key(username).encode("utf-8", "surrogatepass")).hexdigest()
-    yield f"u:{digest}", settings.AUTH_FAILURES_PER_USERNAME
+    yield f"ua:{digest}:{address}", settings.AUTH_FAILURES_PER_USERNAME
     yield f"a:{address}", settings.AUTH_FAILURES_PER_ADDRESS
+    yield f"u:{digest}", settings.AUTH_FAILURES_PER_USERNAME_ANY_ADDRESS
 
 
 def _window():

@@ -17,6 +17,7 @@ from accounts.serializers import (
     UserUpdateSerializer,
     VerificationLinkSerializer,
 )
+from accounts.throttles import SignUpThrottle, VerifyThrottle
 from accounts.verification import send_link, token_store
 from accounts.verification.tokens import TokenState
 
@@ -32,10 +33,11 @@ AUTH_ERRORS = (401, 403, 405, 413, 429)
 class SignUpView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
+    throttle_classes = [SignUpThrottle]
 
     @extend_schema(
         request=UserSerializer,
-        responses={201: UserSerializer, **errors(400, 405, 413)},
+        responses={201: UserSerializer, **errors(400, 405, 413, 429)},
         summary="Create an account; a verification e-mail is sent.",
     )
     def post(self, request):
@@ -72,12 +74,13 @@ class SelfView(APIView):
 class VerifyView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
+    throttle_classes = [VerifyThrottle]
 
     @extend_schema(
         parameters=[VerificationLinkSerializer],
         responses={
             200: inline_serializer("Verified", {"verified": serializers.BooleanField()}),
-            **errors(400, 405),
+            **errors(400, 405, 429),
         },
         summary="Follow the link from the verification e-mail.",
     )

@@ -7,6 +7,9 @@ class CloudsiteConfig(AppConfig):
     verbose_name = "cloudsite"
 
     def ready(self):
+        from cloudsite.checks import check_startup
+
+        check_startup()
         if not settings.STATSD_DISABLED:
             from cloudsite.metrics import install_aws_timers
 

@@ -284,3 +284,21 @@ LOGGING = {
     },
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Throttles and the shared cache (issue #17) ---------------------------------------------
+# Failed sign-ins for one username across every client address (the per-username counter above
+# is per username *and* address, so an attacker cannot lock the owner out from elsewhere).
+AUTH_FAILURES_PER_USERNAME_ANY_ADDRESS = env.int(
+    "CLOUDSITE_AUTH_FAILURES_PER_USERNAME_ANY_ADDRESS", default=10 * AUTH_FAILURES_PER_USERNAME
+)
+# Requests per client address to the public endpoints that cost a hash, an e-mail or a token
+# check (DRF rate strings: "<count>/<second|minute|hour|day>"), counted in CACHES["default"].
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "signup": env.str("CLOUDSITE_SIGNUP_RATE", default="20/hour"),
+    "verify": env.str("CLOUDSITE_VERIFY_RATE", default="60/hour"),
+}
+# A production process (DJANGO_DEBUG off, CLOUDSITE_STACK set) refuses to start with a cache that
+# is not shared between processes and instances (cloudsite.checks).
+REQUIRE_SHARED_CACHE = env.bool(
+    "CLOUDSITE_REQUIRE_SHARED_CACHE", default=not DEBUG and bool(env.str("CLOUDSITE_STACK", default=""))
+)

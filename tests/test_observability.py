@@ -48,6 +48,7 @@ def run(tmp_path_factory):
         env = live.app_environment(
             workdir, endpoint, "obs-media", key, STATSD_HOST="127.0.0.1",
             STATSD_PORT=str(sock.getsockname()[1]), CLOUDSITE_STACK="obs",
+            CLOUDSITE_REQUIRE_SHARED_CACHE="false",  # one gunicorn process: its own cache is shared
             LOG_FILE=str(workdir / "app.log"), DJANGO_SECRET_KEY=SECRET_KEY)
         live.manage(env, "migrate", "--noinput", "-v0")
         live.create_verified_user(env, USERNAME, PASSWORD)

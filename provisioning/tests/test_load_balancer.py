@@ -72,7 +72,10 @@ def app_environment(workdir, endpoint, production: dict) -> dict:
                CLOUDSITE_VAR_DIR=str(workdir), AWS_ENDPOINT_URL=endpoint,
                # one failed-login window for the whole test (the throttle counts in fixed windows;
                # a window ending mid-test would reset the count the client-address test relies on)
-               CLOUDSITE_AUTH_FAILURE_WINDOW=str(10**9))
+               CLOUDSITE_AUTH_FAILURE_WINDOW=str(10**9),
+               # nor is there the stack's cache: this one gunicorn process's own memory stands in
+               CLOUDSITE_REQUIRE_SHARED_CACHE="false")
+    env.pop("CACHE_URL", None)
     return env
 
 

@@ -72,6 +72,7 @@ class Command(BaseCommand):
             app_env = live.app_environment(
                 workdir, endpoint, outputs["data/app-bucket"], outputs["data/s3-key-arn"],
                 DJANGO_SECRET_KEY="", CLOUDSITE_STACK=STACK, CELERY_BROKER_URL=broker,
+                CLOUDSITE_REQUIRE_SHARED_CACHE="false",  # one runserver process: its cache is shared
                 CELERY_TASK_ALWAYS_EAGER="false",
                 CLOUDSITE_VERIFICATION_TABLE=outputs["data/token-table"],
                 CLOUDSITE_VERIFICATION_TOPIC_ARN=outputs["pipeline/topic-arn"],
