@@ -102,6 +102,10 @@ def environment(stack: str, session: boto3.Session | None = None) -> dict[str, s
         "DJANGO_STATIC_ROOT": STATIC_ROOT,
         "CLOUDSITE_VAR_DIR": VAR_DIR,
         "AWS_REGION": session.region_name or "",
+        # The stack has no shared cache yet (issue #17's ElastiCache comes with the data layer):
+        # until render_env writes its CACHE_URL, the instances opt out of the start-up refusal and
+        # each gunicorn worker throttles on its own memory, as before.
+        "CLOUDSITE_REQUIRE_SHARED_CACHE": "false",
     }
     if params.get(DB_REPLICA_ENDPOINT) and not params[DB_REPLICA_ENDPOINT].startswith("(not yet"):
         env["DATABASE_REPLICA_URL"] = database_url(params[DB_REPLICA_ENDPOINT], port, name, user)

@@ -73,7 +73,7 @@ def test_environment_has_every_variable_the_app_reads(stack):
         "DJANGO_BEHIND_PROXY": "true", "CLOUDSITE_NUM_PROXIES": "1",
         "CLOUDSITE_PUBLIC_BASE_URL": "https://dev.example.com",
         "DJANGO_STATIC_ROOT": "/opt/cloudsite/static", "CLOUDSITE_VAR_DIR": "/var/lib/cloudsite",
-        "AWS_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1", "CLOUDSITE_REQUIRE_SHARED_CACHE": "false",
     }
     # no database password in the file, and neither database secret is read (the master never)
     assert read == ["cloudsite/dev/django-secret-key"]
@@ -88,7 +88,7 @@ def test_the_file_is_private_parsable_and_nothing_secret_is_printed(stack, tmp_p
     assert render_env.main(["--stack", "dev", "--output", str(output), "--region", "us-east-1"]) == 0
     assert stat.S_IMODE(os.stat(output).st_mode) == 0o600
     printed = capsys.readouterr()
-    assert printed.out.strip() == f"render_env: wrote 22 variables to {output}" and printed.err == ""
+    assert printed.out.strip() == f"render_env: wrote 23 variables to {output}" and printed.err == ""
     assert SECRET_KEY not in printed.out + printed.err and "p@ss" not in printed.out + printed.err
     assert "p@ss" not in output.read_text() and MASTER_PASSWORD not in output.read_text()
     # systemd's EnvironmentFile quoting read back by a shell-like parser
