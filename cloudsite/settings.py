@@ -155,7 +155,7 @@ VERIFICATION_DISPATCHER = env.str(
     default="accounts.verification.sns_dispatch.SNSDispatcher" if VERIFICATION_TOPIC_ARN
     else "accounts.verification.dispatch.EmailDispatcher",
 )
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="cloudsite.mail.ConsoleEmailBackend")  # stderr
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="cloudsite <no-reply@localhost>")
 
 # --- AWS ------------------------------------------------------------------------------------
@@ -284,3 +284,13 @@ LOGGING = {
     },
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- No secrets in logs; unverified accounts expire (issue #17) ---------------------------------
+# Django logs every SQL statement at DEBUG with its parameters (e-mail addresses, i.e. Basic
+# usernames): never, whatever LOG_LEVEL says.
+LOGGING["loggers"]["django.db.backends"] = {"level": "INFO"}
+# Where django.core.mail.backends.filebased.EmailBackend writes messages, when chosen.
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
+# Seconds an account may stay unverified: then manage.py remove_unverified_accounts (a systemd timer
+# on the instances) deletes it, and a sign-up with its address is accepted even before that.
+UNVERIFIED_TTL = env.int("CLOUDSITE_UNVERIFIED_TTL", default=48 * 3600)
