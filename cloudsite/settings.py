@@ -286,9 +286,18 @@ LOGGING = {
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- No secrets in logs; unverified accounts expire (issue #17) ---------------------------------
-# Django logs every SQL statement at DEBUG with its parameters (e-mail addresses, i.e. Basic
-# usernames): never, whatever LOG_LEVEL says.
-LOGGING["loggers"]["django.db.backends"] = {"level": "INFO"}
+# Every line goes through the JSON formatter, which redacts query strings (cloudsite.request_log):
+# Django's own handlers (its plain console one when DEBUG, runserver's) are replaced by the root's,
+# and its loggers follow LOG_LEVEL. Two of them dump user data at DEBUG, so they stay at INFO
+# whatever LOG_LEVEL says: the SQL statements with their parameters (e-mail addresses, i.e. Basic
+# usernames) and the template engine's failed lookups with the whole context (on DEBUG's error page:
+# the request's query string, headers and form data).
+LOGGING["loggers"].update({
+    "django": {"handlers": [], "level": LOGGING["root"]["level"], "propagate": True},
+    "django.server": {**LOGGING["loggers"]["django.server"], "handlers": [], "propagate": True},
+    "django.db.backends": {"level": "INFO"},
+    "django.template": {"level": "INFO"},
+})
 # Where django.core.mail.backends.filebased.EmailBackend writes messages, when chosen.
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 # Seconds an account may stay unverified: then manage.py remove_unverified_accounts (a systemd timer
