@@ -3,6 +3,7 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from accounts import unverified
 from accounts.fields import StrictCharField, StrictEmailField
 from accounts.models import User, username_key
 
@@ -47,7 +48,8 @@ class UserSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
         read_only_fields = READ_ONLY_FIELDS
 
     def validate_username(self, value):
-        if User.objects.using("default").filter(username_key=username_key(value)).exists():
+        holder = User.objects.using("default").filter(username_key=username_key(value)).first()
+        if holder is not None and not unverified.is_expired(holder):
             raise serializers.ValidationError("An account with this e-mail address already exists.")
         return value
 
@@ -59,6 +61,8 @@ class UserSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
         return attrs
 
     def create(self, validated_data):
+        # An account left unverified past the TTL gives its address up (accounts.unverified).
+        unverified.release_address(validated_data["username"])
         return User.objects.create_user(**validated_data)
 
 

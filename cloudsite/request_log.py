@@ -4,6 +4,11 @@ access line per request.
 The request id is taken from the load balancer's ``X-Amzn-Trace-Id`` when it looks like one,
 generated otherwise, and returned as ``X-Request-Id``. Only the path is logged, never the query
 string (verification links carry tokens there), headers or bodies.
+
+Whatever else writes a log line (Django's ``django.request``/``django.security`` records carry the
+request, whose repr has the full path; runserver's ``django.server`` the request line; a presigned
+S3 URL in an error), every line the JSON formatter writes, and every line of gunicorn's own logs
+(``gunicorn.conf.py``), has its URLs' query strings replaced by ``?<redacted>``.
 """
 import contextvars
 import logging
@@ -17,6 +22,26 @@ access_logger = logging.getLogger("cloudsite.request")
 _context = contextvars.ContextVar("cloudsite_request_context", default={})
 _TRACE_ID = re.compile(r"^[A-Za-z0-9=;:.\-]{1,200}$")
 REQUEST_ID_HEADER = "X-Request-Id"
+# A URL's query string (``?name=value...``) where a path or host ends: it carries the verification
+# token, a presigned URL's signature. Stops at what ends a URL in a log line (space, quotes, <>, \).
+_QUERY_STRING = re.compile(r"(?<=[\w/.%~-])\?[^\s\"'<>\\]*=[^\s\"'<>\\]*")
+REDACTED_QUERY = "?<redacted>"
+
+
+def redact_query_strings(text: str) -> str:
+    return _QUERY_STRING.sub(REDACTED_QUERY, text)
+
+
+class QueryStringFilter(logging.Filter):
+    """Redacts query strings from a record's message (for loggers not written by ``Formatter``:
+    gunicorn's)."""
+
+    def filter(self, record):
+        message = record.getMessage()
+        redacted = redact_query_strings(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
 
 
 def request_id_from(request) -> str:
@@ -65,6 +90,10 @@ class Formatter(JsonFormatter):
                                             "name": "logger"})
         kwargs.setdefault("timestamp", False)
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s", *args, **kwargs)
+
+    def serialize_log_record(self, log_data) -> str:
+        """The whole line, extras and traceback included, with every query string redacted."""
+        return redact_query_strings(super().serialize_log_record(log_data))
 
     def formatTime(self, record, datefmt=None):
         from datetime import datetime, timezone

@@ -155,7 +155,7 @@ VERIFICATION_DISPATCHER = env.str(
     default="accounts.verification.sns_dispatch.SNSDispatcher" if VERIFICATION_TOPIC_ARN
     else "accounts.verification.dispatch.EmailDispatcher",
 )
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="cloudsite.mail.ConsoleEmailBackend")  # stderr
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="cloudsite <no-reply@localhost>")
 
 # --- AWS ------------------------------------------------------------------------------------
@@ -302,3 +302,22 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
 REQUIRE_SHARED_CACHE = env.bool(
     "CLOUDSITE_REQUIRE_SHARED_CACHE", default=not DEBUG and bool(env.str("CLOUDSITE_STACK", default=""))
 )
+
+# --- No secrets in logs; unverified accounts expire (issue #17) ---------------------------------
+# Every line goes through the JSON formatter, which redacts query strings (cloudsite.request_log):
+# Django's own handlers (its plain console one when DEBUG, runserver's) are replaced by the root's,
+# and its loggers follow LOG_LEVEL. Two of them dump user data at DEBUG, so they stay at INFO
+# whatever LOG_LEVEL says: the SQL statements with their parameters (e-mail addresses, i.e. Basic
+# usernames) and the template engine's failed lookups with the whole context (on DEBUG's error page:
+# the request's query string, headers and form data).
+LOGGING["loggers"].update({
+    "django": {"handlers": [], "level": LOGGING["root"]["level"], "propagate": True},
+    "django.server": {**LOGGING["loggers"]["django.server"], "handlers": [], "propagate": True},
+    "django.db.backends": {"level": "INFO"},
+    "django.template": {"level": "INFO"},
+})
+# Where django.core.mail.backends.filebased.EmailBackend writes messages, when chosen.
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
+# Seconds an account may stay unverified: then manage.py remove_unverified_accounts (a systemd timer
+# on the instances) deletes it, and a sign-up with its address is accepted even before that.
+UNVERIFIED_TTL = env.int("CLOUDSITE_UNVERIFIED_TTL", default=48 * 3600)

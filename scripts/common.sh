@@ -31,7 +31,10 @@ APP_PORT="${APP_PORT:-$(env_file_port)}"
 # (recorded_python, called by AfterInstall).
 PYTHON="${PYTHON:-}"
 # shellcheck disable=SC2034  # used by the hooks that source this file
-UNITS=(cloudsite-app.service cloudsite-worker.service)
+UNITS=(cloudsite-app.service cloudsite-worker.service cloudsite-remove-unverified.timer)
+# Installed with UNITS, never started by the hooks: their timer (in UNITS) runs them.
+# shellcheck disable=SC2034  # used by application_start.sh
+TIMED_UNITS=(cloudsite-remove-unverified.service)
 
 log() {
   printf '%s [%s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${LIFECYCLE_EVENT:-hook}" "$*"

@@ -27,18 +27,19 @@ def dispatcher():
 
 
 def send_link(user) -> None:
-    """Issue a fresh token (older ones stop working) and dispatch it once the data is committed.
+    """Dispatch a fresh link (older ones stop working) once the account is committed.
 
-    A dispatch failure (the broker briefly down) is logged, not raised: the account exists and
-    its owner can ask for a new link, so the sign-up must not fail.
+    Only the user's id goes to the dispatcher: the task issues the token and builds the link
+    (``accounts.tasks``), so no secret is ever queued or logged. A dispatch failure (the broker
+    briefly down) is logged, not raised: the account exists and its owner can ask for a new link,
+    so the sign-up must not fail.
     """
-    email = user.username
-    token = token_store().issue(email)
+    user_id = str(user.pk)
 
     def dispatch():
         try:
-            dispatcher().dispatch(email, token)
+            dispatcher().dispatch(user_id)
         except Exception:
-            logger.exception("Could not queue the verification link for user %s", user.pk)
+            logger.exception("Could not queue the verification link for user %s", user_id)
 
     transaction.on_commit(dispatch)

@@ -1,15 +1,12 @@
 """The SNS dispatcher (AWS): a Celery task publishes ``{email, token, link}`` to the topic.
 
-The topic's Lambda (``deploy/lambda``) composes and sends the e-mail through SES.
+The topic's Lambda (``deploy/lambda``) composes and sends the e-mail through SES. Only the user's
+id is queued; the task issues the token and builds the link (``accounts.tasks``).
 """
-from django.conf import settings
-
-from accounts.verification.emails import verification_link
 
 
 class SNSDispatcher:
-    def dispatch(self, email: str, token: str) -> None:
-        from accounts.tasks import enqueue_redacted, publish_verification
+    def dispatch(self, user_id: str) -> None:
+        from accounts.tasks import publish_verification
 
-        link = verification_link(settings.PUBLIC_BASE_URL, email, token)
-        enqueue_redacted(publish_verification, email, token, link)
+        publish_verification.delay(user_id)

@@ -349,7 +349,40 @@ def test_application_start_installs_the_units_and_starts_them(scratch):
     assert "UMask=0027" in web and "UMask=0027" in worker  # log files 0640 (see before_install)
     assert calls == ["systemctl daemon-reload",
                      "systemctl enable cloudsite-app.service", "systemctl restart cloudsite-app.service",
-                     "systemctl enable cloudsite-worker.service", "systemctl restart cloudsite-worker.service"]
+                     "systemctl enable cloudsite-worker.service", "systemctl restart cloudsite-worker.service",
+                     "systemctl enable cloudsite-remove-unverified.timer",
+                     "systemctl restart cloudsite-remove-unverified.timer"]
+
+
+def test_application_start_installs_the_timer_removing_unverified_accounts(scratch):
+    """The timer is installed, enabled and started beside the other units; the service it runs is
+    installed with it and never started by the hook."""
+    done, calls = hook(scratch, "application_start.sh")
+    assert done.returncode == 0, done.stderr
+    env = scratch[1]
+    units = Path(env["UNIT_DIR"])
+    timer = (units / "cloudsite-remove-unverified.timer").read_text()
+    service = (units / "cloudsite-remove-unverified.service").read_text()
+    assert sorted(p.name for p in units.iterdir()) == [
+        "cloudsite-app.service", "cloudsite-remove-unverified.service", "cloudsite-remove-unverified.timer",
+        "cloudsite-worker.service"]
+    assert oct((units / "cloudsite-remove-unverified.service").stat().st_mode & 0o777) == "0o644"
+    assert "Unit=cloudsite-remove-unverified.service" in timer.splitlines()
+    assert "WantedBy=timers.target" in timer.splitlines() and "[Install]" not in service.splitlines()
+    lines = service.splitlines()
+    assert "Type=oneshot" in lines and "User=root" in lines and f"EnvironmentFile={env['ETC_DIR']}/env" in lines
+    assert (f"ExecStart=/usr/bin/env LOG_FILE={env['LOG_DIR']}/worker.log {env['VENV_DIR']}/bin/python "
+            f"{env['APP_DIR']}/manage.py remove_unverified_accounts") in lines
+    assert "UMask=0027" in lines and "@" not in service
+    assert not any("cloudsite-remove-unverified.service" in call for call in calls)
+
+
+def test_the_timer_runs_a_command_that_exists():
+    from django.core.management import get_commands
+
+    service = (SCRIPTS / "systemd" / "cloudsite-remove-unverified.service").read_text()
+    (exec_start,) = [line for line in service.splitlines() if line.startswith("ExecStart=")]
+    assert get_commands()[exec_start.split()[-1]] == "accounts"
 
 
 def test_application_start_binds_the_port_of_the_rendered_env_file(scratch):

@@ -9,7 +9,8 @@ does what the hooks ask of systemd with the units they installed, read the way s
 and ``TimeoutStopSec=``, plus the manager's ``DefaultEnvironment=`` from
 ``/etc/systemd/system.conf.d/*.conf``. Output goes to ``/var/log/journal-standin/<unit>.log``.
 Not emulated (said in the README): the sandboxing lines (``ProtectSystem=``, ``PrivateTmp=``,
-``NoNewPrivileges=``), ``Restart=``, cgroups (a service's processes are its process group).
+``NoNewPrivileges=``), ``Restart=``, cgroups (a service's processes are its process group), timers
+(starting a ``.timer`` runs nothing).
 
 Verbs: daemon-reload, enable, disable, start, stop, restart, try-restart, is-active [--quiet],
 show-main-pid. Exit codes as systemctl's: 0, 3 for "not active", 1 for an error.
@@ -109,7 +110,7 @@ def main_pid(name):
 
 
 def start(name):
-    if main_pid(name):
+    if main_pid(name) or name.endswith(".timer"):
         return
     service = parse_unit(find_unit(name)).get("Service", {})
     last = lambda key, default=None: service.get(key, [default])[-1]  # noqa: E731

@@ -216,8 +216,8 @@ def verify_units(root: DebianRoot) -> str:
     """``systemd-analyze verify`` of the installed units by the image's own systemd (Debian 13's,
     in the root: it checks the paths the units name exist there)."""
     units = sorted(f"/etc/systemd/system/{p.name}"
-                   for p in root.host_path("/etc/systemd/system").glob("cloudsite-*.service"))
-    assert len(units) == 2, f"the hooks installed {units}"
+                   for p in root.host_path("/etc/systemd/system").glob("cloudsite-*"))
+    assert len(units) == 4, f"the hooks installed {units}"  # web, worker, the timer and its service
     done = root.run(["systemd-analyze", "verify", *units], check=False)
     assert done.returncode == 0, f"systemd-analyze verify: {done.stdout}{done.stderr}"
     return done.stdout + done.stderr
