@@ -60,6 +60,8 @@ MIDDLEWARE = [
     "cloudsite.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After the two above, so that its 403 carries their headers; before any view runs.
+    "cloudsite.cross_site.CrossSiteRequestMiddleware",
     "cloudsite.db_router.PrimaryPinningMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -284,3 +286,4 @@ LOGGING = {
     },
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
