@@ -287,3 +287,9 @@ LOGGING = {
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# --- Cross-site requests, body caps, HSTS and CSP (issue #17) ---------------------------------
+# Largest multipart body outside the picture endpoint (which has FILES_UPLOAD_MAX_BYTES): the
+# form fields Django accepts (DATA_UPLOAD_MAX_MEMORY_SIZE) plus room for the framing. Nothing else
+# takes a file, so an admin form never needs more.
+MULTIPART_BODY_MAX_BYTES = env.int("CLOUDSITE_MULTIPART_BODY_MAX_BYTES",
+                                   default=DATA_UPLOAD_MAX_MEMORY_SIZE + 64 * 1024)
