@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "cloudsite.middleware.HealthCheckMiddleware",
     "cloudsite.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # After the two above, so that its 403 carries their headers; before any view runs.
     "cloudsite.cross_site.CrossSiteRequestMiddleware",
@@ -293,3 +294,26 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # takes a file, so an admin form never needs more.
 MULTIPART_BODY_MAX_BYTES = env.int("CLOUDSITE_MULTIPART_BODY_MAX_BYTES",
                                    default=DATA_UPLOAD_MAX_MEMORY_SIZE + 64 * 1024)
+# HSTS where TLS terminates at the load balancer (SecurityMiddleware sends it on HTTPS only).
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS",
+                              default=365 * 24 * 3600 if env.bool("DJANGO_BEHIND_PROXY", default=False) else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+# Content-Security-Policy (django-csp) on every response. The HTML pages (admin, browsable API,
+# /v1/docs) load scripts only from here: no inline script runs. Styles allow 'unsafe-inline':
+# DRF's templates and Swagger UI's page carry inline style attributes and a <style> block (styles
+# cannot run code). tests/browser checks the pages in headless Chromium under this policy.
+from csp.constants import NONE, SELF, UNSAFE_INLINE  # noqa: E402  (plain constants)
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
