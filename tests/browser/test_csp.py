@@ -241,6 +241,7 @@ def test_a_cross_site_form_cannot_use_the_cached_credentials(chromium, app):
         page.goto(attacker)
         with page.expect_response(f"{app}/v1/user/self/pic") as refused:
             page.evaluate(submit_picture)
+        page.wait_for_url(f"{app}/v1/user/self/pic")  # the form's navigation has ended
         headers = refused.value.request.all_headers()
         assert headers["sec-fetch-site"] == "cross-site" and "authorization" in headers
         assert refused.value.status == 403
@@ -250,6 +251,7 @@ def test_a_cross_site_form_cannot_use_the_cached_credentials(chromium, app):
         watched.goto(f"{app}/v1/user/self")
         with page.expect_response(f"{app}/v1/user/self/pic") as accepted:
             page.evaluate(submit_picture)
+        page.wait_for_url(f"{app}/v1/user/self/pic")
         assert accepted.value.request.all_headers()["sec-fetch-site"] == "same-origin"
         assert accepted.value.status == 201
         status, _, _ = live.request(port, "GET", "/v1/user/self/pic", live.basic(USER, PASSWORD))
