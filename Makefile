@@ -40,9 +40,10 @@ lint: $(VENV)/.dev
 graph: $(VENV)/.dev
 	$(PY) -m provisioning.graph --write
 
-# The hook scripts' and workflows' linters (deploy/tests) and the instance test's tools (debootstrap
-# for the Debian 13 root, HAProxy as its load balancer): installed when we can, named when not.
-INSTANCE_TOOLS := shellcheck:shellcheck debootstrap:debootstrap haproxy:haproxy
+# The hook scripts' and workflows' linters (deploy/tests), the instance test's tools (debootstrap
+# for the Debian 13 root, HAProxy as its load balancer) and the browser of tests/browser (Debian's
+# chromium): installed when we can, named when not.
+INSTANCE_TOOLS := shellcheck:shellcheck debootstrap:debootstrap haproxy:haproxy chromium:chromium
 tools:
 	@missing=""; for pair in $(INSTANCE_TOOLS); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
 	  if [ -n "$$missing" ]; then if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

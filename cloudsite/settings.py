@@ -59,7 +59,10 @@ MIDDLEWARE = [
     "cloudsite.middleware.HealthCheckMiddleware",
     "cloudsite.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After the two above, so that its 403 carries their headers; before any view runs.
+    "cloudsite.cross_site.CrossSiteRequestMiddleware",
     "cloudsite.db_router.PrimaryPinningMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -321,3 +324,33 @@ EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 # Seconds an account may stay unverified: then manage.py remove_unverified_accounts (a systemd timer
 # on the instances) deletes it, and a sign-up with its address is accepted even before that.
 UNVERIFIED_TTL = env.int("CLOUDSITE_UNVERIFIED_TTL", default=48 * 3600)
+
+# --- Cross-site requests, body caps, HSTS and CSP (issue #17) ---------------------------------
+# Largest multipart body outside the picture endpoint (which has FILES_UPLOAD_MAX_BYTES): the
+# form fields Django accepts (DATA_UPLOAD_MAX_MEMORY_SIZE) plus room for the framing. Nothing else
+# takes a file, so an admin form never needs more.
+MULTIPART_BODY_MAX_BYTES = env.int("CLOUDSITE_MULTIPART_BODY_MAX_BYTES",
+                                   default=DATA_UPLOAD_MAX_MEMORY_SIZE + 64 * 1024)
+# HSTS where TLS terminates at the load balancer (SecurityMiddleware sends it on HTTPS only).
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS",
+                              default=365 * 24 * 3600 if env.bool("DJANGO_BEHIND_PROXY", default=False) else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+# Content-Security-Policy (django-csp) on every response. The HTML pages (admin, browsable API,
+# /v1/docs) load scripts only from here: no inline script runs. Styles allow 'unsafe-inline':
+# DRF's templates and Swagger UI's page carry inline style attributes and a <style> block (styles
+# cannot run code). tests/browser checks the pages in headless Chromium under this policy.
+from csp.constants import NONE, SELF, UNSAFE_INLINE  # noqa: E402  (plain constants)
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}

@@ -29,6 +29,9 @@ def own_picture(user) -> Image:
 
 class PictureView(APIView):
     parser_classes = [PictureUploadParser]
+    # The picture's limit (FILES_UPLOAD_MAX_BYTES, files.uploads) replaces the site-wide multipart
+    # cap of cloudsite.middleware.RequestBodyLimitMiddleware here.
+    own_multipart_limit = True
 
     def initial(self, request, *args, **kwargs):
         if request.method == "POST":
