@@ -26,7 +26,7 @@ RDS_CA_BUNDLE = "/etc/cloudsite/rds-ca.pem"
 # The interpreter the bake installed, by absolute path: the hooks build the venv with it
 # (scripts/common.sh reads it; an image without it is rebaked).
 PYTHON_RECORD = "/etc/cloudsite/python"
-MIN_PYTHON = (3, 10)  # Django 5.2
+MIN_PYTHON = (3, 11)  # Pillow 13 (requirements.lock is compiled for 3.11 and newer)
 # Set by the instance test only (user data never sets it): skip exactly the steps that download
 # from AWS's own buckets (the CodeDeploy agent, the CloudWatch agent, the RDS CA bundle).
 SKIP_AWS_DOWNLOADS = "CLOUDSITE_BAKE_SKIP_AWS_DOWNLOADS"

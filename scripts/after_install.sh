@@ -8,13 +8,13 @@
 source "$(dirname "$0")/common.sh"
 
 cd "$APP_DIR"
-# The interpreter the image recorded: new enough for Django 5.2, with venv and ensurepip.
+# The interpreter the image recorded: new enough for the lock (3.11: Pillow 13), with venv and ensurepip.
 PYTHON="$(recorded_python)"
 python_version="$("$PYTHON" -c 'import sys; print(".".join(map(str, sys.version_info[:3])))')" \
   || die "the interpreter $PYTHON does not run: rebake the image (provision_image --rebake)"
 IFS=. read -r major minor _ <<< "$python_version"
-if ! [[ "$major" =~ ^[0-9]+$ && "$minor" =~ ^[0-9]+$ ]] || ((major < 3 || (major == 3 && minor < 10))); then
-  die "$PYTHON is Python $python_version; the app needs 3.10 or newer: rebake the image (provision_image --rebake)"
+if ! [[ "$major" =~ ^[0-9]+$ && "$minor" =~ ^[0-9]+$ ]] || ((major < 3 || (major == 3 && minor < 11))); then
+  die "$PYTHON is Python $python_version; the app needs 3.11 or newer: rebake the image (provision_image --rebake)"
 fi
 for module in venv ensurepip; do
   "$PYTHON" -c "import $module" 2>/dev/null \

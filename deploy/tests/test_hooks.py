@@ -273,11 +273,11 @@ def test_after_install_without_a_recorded_interpreter_says_rebake(scratch):
     assert calls == [] and not Path(scratch[1]["VENV_DIR"]).exists()
 
 
-def test_after_install_refuses_a_python_older_than_3_10(scratch, interpreter):
+def test_after_install_refuses_a_python_older_than_3_11(scratch, interpreter):
     path, extra = interpreter
-    done, calls = hook(scratch, "after_install.sh", **{**extra, "FAKE_VERSION": "3.9.18"})
+    done, calls = hook(scratch, "after_install.sh", **{**extra, "FAKE_VERSION": "3.10.14"})
     assert done.returncode == 1
-    assert f"{path} is Python 3.9.18; the app needs 3.10 or newer" in done.stderr
+    assert f"{path} is Python 3.10.14; the app needs 3.11 or newer" in done.stderr
     assert not any(" -m venv " in f" {call} " for call in calls)  # nothing built with it
 
 
