@@ -45,9 +45,9 @@ imds() {
 
 # --- what each base installs -----------------------------------------------------------------
 # The image carries the build dependencies; the virtual environment is built at deploy time by
-# the AfterInstall hook from the bundle's requirements.txt (no wheelhouse baked in): the
-# requirements belong to the bundle, and a baked wheelhouse would tie the image to one
-# requirements.txt. So every base brings: the interpreter with venv and pip, its headers, a C
+# the AfterInstall hook from the bundle's locks (requirements-build.lock, requirements.lock: pip
+# --require-hashes, no wheelhouse baked in): the requirements belong to the bundle, and a baked
+# wheelhouse would tie the image to one lock. So every base brings: the interpreter with venv and pip, its headers, a C
 # compiler, the MariaDB/MySQL client headers and pkg-config (mysqlclient has no Linux wheels),
 # libcurl and OpenSSL headers (pycurl), curl, wget, CA certificates, ruby (the CodeDeploy agent),
 # and the AWS CLI (the bake's signal).

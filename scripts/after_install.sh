@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# AfterInstall: the virtual environment from the locked requirements with the interpreter the
+# AfterInstall: the virtual environment from the locked requirements (requirements-build.lock then
+# requirements.lock, every package checked against its hash) with the interpreter the
 # image recorded (rebuilt only when either changed, in a directory of its own, then swapped in by a symlink), the
 # environment file rendered from SSM and Secrets Manager (readable only by the service user),
 # migrations once per deployment under a database lock (safe when every instance runs this hook at
@@ -21,8 +22,12 @@ for module in venv ensurepip; do
     || die "$PYTHON (Python $python_version) has no $module module: rebake the image (provision_image --rebake)"
 done
 
-# The venv's stamp: the requirements and the interpreter (a new one, or a new version, rebuilds).
-wanted="requirements $(sha256sum requirements.txt | cut -d' ' -f1) python $PYTHON $python_version"
+# The venv's stamp: the locks and the interpreter (a new one, or a new version, rebuilds).
+LOCKS=(requirements-build.lock requirements.lock)
+for lock in "${LOCKS[@]}"; do
+  [[ -r "$lock" ]] || die "the bundle has no $lock: deploy a bundle built by manage.py deploy"
+done
+wanted="requirements $(cat "${LOCKS[@]}" | sha256sum | cut -d' ' -f1) python $PYTHON $python_version"
 if [[ -x "$VENV_DIR/bin/python" && "$(cat "$VENV_DIR/.stamp" 2>/dev/null)" == "$wanted" ]]; then
   log "virtual environment up to date ($wanted)"
 else
@@ -35,8 +40,14 @@ else
   mkdir -p "$VENV_DIR.versions"
   "$PYTHON" -m venv "$build" \
     || die "building the virtual environment failed: $PYTHON -m venv $build"
-  "$build/bin/pip" install --quiet --no-input --disable-pip-version-check -r requirements.txt \
-    || die "building the virtual environment failed: pip install -r requirements.txt (its output is above)"
+  # Hash-checking mode: every package, transitive ones included, is pinned and must match one of
+  # its hashes. The build requirements first (wheels only), then the rest built with them:
+  # mysqlclient builds from its sdist, and pip's build isolation would fetch an unchecked setuptools.
+  pip_locked=("$build/bin/pip" install --quiet --no-input --disable-pip-version-check --require-hashes)
+  "${pip_locked[@]}" --only-binary :all: -r requirements-build.lock \
+    || die "building the virtual environment failed: pip install --require-hashes -r requirements-build.lock (its output is above)"
+  "${pip_locked[@]}" --no-build-isolation -r requirements.lock \
+    || die "building the virtual environment failed: pip install --require-hashes -r requirements.lock (its output is above)"
   printf '%s\n' "$wanted" > "$build/.stamp"
   # a directory from before this layout (the services are stopped: ApplicationStop)
   if [[ -d "$VENV_DIR" && ! -L "$VENV_DIR" ]]; then rm -rf "$VENV_DIR"; fi

@@ -1,5 +1,6 @@
 """The CodeDeploy hooks run in a scratch directory: fake systemctl, a local /healthz server."""
 import grp
+import hashlib
 import http.server
 import os
 import pwd
@@ -16,6 +17,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
 REQUIRE_TOOLS = os.environ.get("CLOUDSITE_REQUIRE_SERVICES") == "1"
+# what AfterInstall installs, in this order (hash-checking mode)
+LOCKS = ("requirements-build.lock", "requirements.lock")
 
 FAKE_SYSTEMCTL = """#!/bin/sh
 echo "systemctl $*" >> "$FAKE_LOG"
@@ -82,7 +85,8 @@ def scratch(tmp_path):
         executable(bin_dir / tool, FAKE_RECORDER)
     app = tmp_path / "opt" / "app"
     shutil.copytree(SCRIPTS, app / "scripts")
-    shutil.copy(ROOT / "requirements.txt", app / "requirements.txt")
+    for lock in LOCKS:
+        shutil.copy(ROOT / lock, app / lock)
     env = {
         "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_LOG": str(tmp_path / "calls.log"), "FAKE_ACTIVE": "",
         "CLOUDSITE_ROOT": str(tmp_path / "opt"), "APP_DIR": str(app), "VENV_DIR": str(tmp_path / "opt" / "venv"),
@@ -96,8 +100,8 @@ def scratch(tmp_path):
 
 
 def requirements_digest() -> str:
-    return subprocess.run(["sha256sum", str(ROOT / "requirements.txt")], capture_output=True,
-                          text=True).stdout.split()[0]
+    """The stamp's digest: both locks, in the order they are installed."""
+    return hashlib.sha256(b"".join((ROOT / lock).read_bytes() for lock in LOCKS)).hexdigest()
 
 
 def record_python(env, path) -> None:
@@ -308,7 +312,13 @@ def test_a_new_interpreter_rebuilds_the_venv(scratch, interpreter):
     (built,) = [call.split()[-1] for call in calls if call.startswith("interpreter -m venv")]
     assert Path(built).parent == Path(f"{venv}.versions")
     assert venv.is_symlink() and os.readlink(venv) == built
-    assert any(call.startswith("pip install") and "-r requirements.txt" in call for call in calls)
+    pips = [call for call in calls if call.startswith("pip ")]
+    assert pips == [
+        "pip install --quiet --no-input --disable-pip-version-check --require-hashes --only-binary :all: "
+        "-r requirements-build.lock",
+        "pip install --quiet --no-input --disable-pip-version-check --require-hashes --no-build-isolation "
+        "-r requirements.lock",
+    ]
     stamp = (venv / ".stamp").read_text().strip()
     assert stamp == f"requirements {requirements_digest()} python {path} 3.13.5"
     assert os.listdir(f"{venv}.versions") == [Path(built).name]  # the old venv is gone
@@ -331,8 +341,8 @@ def test_a_failing_pip_install_names_the_step(scratch, interpreter):
     done, _ = hook(scratch, "after_install.sh", **extra, FAKE_PIP_STATUS="1")
     assert done.returncode == 1
     (line,) = [line for line in done.stderr.splitlines() if "ERROR" in line]
-    assert line.endswith("building the virtual environment failed: pip install -r requirements.txt "
-                         "(its output is above)")
+    assert line.endswith("building the virtual environment failed: pip install --require-hashes "
+                         "-r requirements-build.lock (its output is above)")
     assert not Path(scratch[1]["VENV_DIR"]).exists()  # the half-built one never replaced anything
 
 
