@@ -64,13 +64,11 @@ log "rendering $ENV_FILE for stack $stack in $region"
 "$VENV_DIR/bin/python" -m deploy.render_env --stack "$stack" --region "$region" \
   --output "$ENV_FILE" --owner "$SERVICE_USER"
 
-# The management commands see exactly what the services will see.
+# The management commands see exactly what the services will see: the file read as systemd reads
+# it (export_env_file, common.sh), never sourced.
 run_manage() {
   (
-    set -a
-    # shellcheck disable=SC1090
-    source "$ENV_FILE"
-    set +a
+    export_env_file "$ENV_FILE"
     # Their logs go to this hook's output (the deployment log), not to the service's log file: a
     # root process would create that file as root, and the service user could not open it.
     LOG_FILE="" "$VENV_DIR/bin/python" manage.py "$@"

@@ -11,8 +11,9 @@ def test_bundle_contents():
     names = set(bundle.files)
     archive = zipfile.ZipFile(io.BytesIO(bundle.data))
     assert set(archive.namelist()) == names
-    for needed in ("appspec.yml", "requirements.lock", "requirements-build.lock", "manage.py", "scripts/after_install.sh",
-                   "scripts/systemd/cloudsite-app.service", "cloudsite/settings.py", "deploy/render_env.py",
+    for needed in ("appspec.yml", "requirements.lock", "requirements-build.lock", "manage.py",
+                   "scripts/after_install.sh", "scripts/systemd/cloudsite-app.service", "cloudsite/settings.py",
+                   "deploy/render_env.py",
                    "accounts/verification/emails.py", "deploy/lambda/handler.py"):
         assert needed in names, needed
     for name in names:

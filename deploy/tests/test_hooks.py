@@ -4,6 +4,7 @@ import hashlib
 import http.server
 import os
 import pwd
+import re
 import shutil
 import stat
 import subprocess
@@ -475,3 +476,78 @@ def test_before_install_gives_log_files_made_by_someone_else_back_to_the_service
     assert info.st_uid == pwd.getpwnam(env["SERVICE_USER"]).pw_uid
     assert info.st_gid == grp.getgrnam(env["LOG_GROUP"]).gr_gid
     assert stat.S_IMODE(info.st_mode) == 0o640
+
+
+# --- the environment file is read as systemd reads it, never sourced -----------------------------
+def hostile_value(marker: Path) -> str:
+    """What must reach the app as it is: command substitutions, quotes, spaces, backslashes."""
+    return f"a $(touch {marker}) `touch {marker}` \"q\" 'single' $HOME \\ \\n end"
+
+
+def test_after_install_reads_the_env_file_without_evaluating_it(scratch):
+    """A value systemd takes literally (inside double quotes "$(" and "`" are plain characters) must
+    reach the management commands as it is, and run nothing: sourcing the file would run both."""
+    tmp_path, env = scratch
+    venv = up_to_date_venv(env)
+    marker = tmp_path / "pwned"
+    # systemd's EnvironmentFile= reading: \" \\ unescaped, "$" and "`" plain, "\n" kept as two characters
+    line = f'NASTY="a $(touch {marker}) `touch {marker}` \\"q\\" \'single\' $HOME \\\\ \\n end"'
+    dump = tmp_path / "seen"
+    executable(venv / "bin" / "python", f"""#!/bin/sh
+if [ "$1" = -m ] && [ "$2" = deploy.render_env ]; then
+  while [ $# -gt 0 ]; do [ "$1" = --output ] && out="$2"; shift; done
+  cat > "$out" <<'LINES'
+# rendered
+{line}
+SPACED="  two  spaces  "
+LINES
+  exit 0
+fi
+printf '%s|%s' "$NASTY" "$SPACED" > "{dump}"
+""")
+    done, _ = hook(scratch, "after_install.sh")
+    assert done.returncode == 0, done.stderr
+    assert dump.read_text() == hostile_value(marker) + "|  two  spaces  "
+    assert not marker.exists()
+
+
+def read_back(env_file: Path, keys, scratch) -> list[str]:
+    """The values of ``keys`` as the hooks read ``env_file`` (export_env_file in common.sh)."""
+    script = (f'source "{scratch[1]["APP_DIR"]}/scripts/common.sh"; export_env_file "$1"; shift; '
+              'for key in "$@"; do printf "%s\\0" "${!key}"; done')
+    done = subprocess.run(["bash", "-c", script, "bash", str(env_file), *keys], env=scratch[1],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split("\0")[:-1]
+
+
+def test_the_hooks_read_back_exactly_what_render_env_writes(scratch):
+    from deploy.render_env import render
+
+    marker = scratch[0] / "pwned"
+    values = {"NASTY": hostile_value(marker), "QUOTES": "\"'\"", "TRAILING": "ends with \\",
+              "DOLLARS": "$$ ${HOME} $1", "TAB": "a\tb", "EMPTY": "", "SPACES": "  x  ", "UNICODE": "clé ✓"}
+    env_file = scratch[0] / "env"
+    env_file.write_text(render(values))
+    assert read_back(env_file, list(values), scratch) == list(values.values())
+    assert not marker.exists()
+
+
+def test_a_line_the_reader_cannot_take_fails_the_hook_without_showing_it(scratch):
+    env_file = scratch[0] / "env"
+    env_file.write_text('GOOD="1"\nSECRET="s3cret-unterminated\n')
+    script = f'source "{scratch[1]["APP_DIR"]}/scripts/common.sh"; export_env_file "{env_file}"; echo read'
+    done = subprocess.run(["bash", "-c", script], env=scratch[1], capture_output=True, text=True)
+    assert done.returncode == 1 and "read" not in done.stdout
+    assert f"{env_file}, line 2: not KEY=\"value\"" in done.stderr and "s3cret" not in done.stderr
+
+
+def test_no_script_sources_the_env_file():
+    """The only reader is export_env_file: no `source`/`.` of the environment file anywhere."""
+    offenders = []
+    for path in sorted(SCRIPTS.glob("*.sh")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0].strip()
+            if re.match(r"^(source|\.)\s", code) and "common.sh" not in code:
+                offenders.append(f"{path.name}:{number}: {line.strip()}")
+    assert offenders == []
