@@ -12,7 +12,7 @@ export REDIS_URL
 # The MariaDB pass runs beside the SQLite one: its broker tests take another database number.
 REDIS_URL_MYSQL_PASS ?= $(patsubst %/15,%/14,$(REDIS_URL))
 
-.PHONY: run cloud graph lint test tools test-instance test-sqlite test-crash-resume-all test-crash-resume-layers test-sqlite-rest test-mysql bench bench-upload bench-provision bench-load sysdeps clean
+.PHONY: run cloud graph lint lock test tools test-instance test-sqlite test-crash-resume-all test-crash-resume-layers test-sqlite-rest test-mysql bench bench-upload bench-provision bench-load sysdeps clean
 
 run: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
@@ -103,15 +103,35 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
+# The runtime packages come from the locks, as on the instances (scripts/after_install.sh): every
+# pin with its hashes, the sdists built with the locked setuptools; the test tools on top of them,
+# pinned in requirements-dev.txt (no hashes: they never reach an instance).
+LOCKS := requirements-build.lock requirements.lock
+PIP_LOCKED := $(PY) -m pip install -q --require-hashes
+define install_locked
+	$(PIP_LOCKED) --only-binary :all: -r requirements-build.lock
+	$(PIP_LOCKED) --no-build-isolation -r requirements.lock
+endef
+
+$(VENV)/.runtime: $(LOCKS) | $(VENV)/bin/python
 	$(MAKE) -s sysdeps
-	$(PY) -m pip install -q -r requirements.txt
+	$(install_locked)
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+$(VENV)/.dev: $(LOCKS) requirements.txt requirements-dev.txt | $(VENV)/bin/python
 	$(MAKE) -s sysdeps
+	$(install_locked)
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
+
+# Re-make both locks after a change to requirements.txt or requirements-build.txt: every transitive
+# pin with the hashes of all its files, for every Python from 3.11 (the instances run 3.11 to 3.13)
+# and every platform (--universal: markers instead of this machine's answers). Needs PyPI.
+UV_LOCK := $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+  --custom-compile-command "make lock"
+lock: $(VENV)/.dev
+	$(UV_LOCK) requirements.txt -o requirements.lock
+	$(UV_LOCK) requirements-build.txt -o requirements-build.lock
 
 clean:
 	rm -rf $(VENV) var/static .pytest_cache

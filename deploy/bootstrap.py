@@ -26,7 +26,7 @@ RDS_CA_BUNDLE = "/etc/cloudsite/rds-ca.pem"
 # The interpreter the bake installed, by absolute path: the hooks build the venv with it
 # (scripts/common.sh reads it; an image without it is rebaked).
 PYTHON_RECORD = "/etc/cloudsite/python"
-MIN_PYTHON = (3, 10)  # Django 5.2
+MIN_PYTHON = (3, 11)  # Pillow 13 (requirements.lock is compiled for 3.11 and newer)
 # Set by the instance test only (user data never sets it): skip exactly the steps that download
 # from AWS's own buckets (the CodeDeploy agent, the CloudWatch agent, the RDS CA bundle).
 SKIP_AWS_DOWNLOADS = "CLOUDSITE_BAKE_SKIP_AWS_DOWNLOADS"
@@ -45,9 +45,9 @@ imds() {
 
 # --- what each base installs -----------------------------------------------------------------
 # The image carries the build dependencies; the virtual environment is built at deploy time by
-# the AfterInstall hook from the bundle's requirements.txt (no wheelhouse baked in): the
-# requirements belong to the bundle, and a baked wheelhouse would tie the image to one
-# requirements.txt. So every base brings: the interpreter with venv and pip, its headers, a C
+# the AfterInstall hook from the bundle's locks (requirements-build.lock, requirements.lock: pip
+# --require-hashes, no wheelhouse baked in): the requirements belong to the bundle, and a baked
+# wheelhouse would tie the image to one lock. So every base brings: the interpreter with venv and pip, its headers, a C
 # compiler, the MariaDB/MySQL client headers and pkg-config (mysqlclient has no Linux wheels),
 # libcurl and OpenSSL headers (pycurl), curl, wget, CA certificates, ruby (the CodeDeploy agent),
 # and the AWS CLI (the bake's signal).

@@ -2,7 +2,8 @@
 
 Contents: the git-tracked files of the repository (as they are in the working tree) minus tests,
 benchmarks, the development kit (``devkit/``), CI and the dev tooling's files — so the app's
-sources, ``appspec.yml`` at the root, ``scripts/`` and the locked ``requirements.txt``. Fixed
+sources, ``appspec.yml`` at the root, ``scripts/`` and the locks the instances install with
+``pip install --require-hashes`` (``requirements-build.lock``, ``requirements.lock``). Fixed
 timestamps, sorted names, permissions normalised to 0644 (0755 for executables), one compression
 level: uploaded under ``bundles/<sha256>.zip`` it is content addressed, and deploying an unchanged tree uploads nothing.
 """
@@ -23,10 +24,10 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)
 # Never shipped: tests, benchmarks, the development kit (devkit/), CI and the repository's own tooling.
 EXCLUDED_DIRS = {"tests", "bench", "devkit", ".ci", ".github"}
 EXCLUDED_FILES = {".gitignore", "Makefile", "pytest.ini", "pyproject.toml", "requirements-dev.txt",
-                  "requirements-bench.txt", "deploy/actionlint.cjs"}
+                  "requirements-bench.txt", "requirements-build.txt", "deploy/actionlint.cjs"}
 # pytest's per-directory set-up, wherever it is
 EXCLUDED_NAMES = {"conftest.py"}
-REQUIRED = ("appspec.yml", "requirements.txt", "manage.py", "scripts/")
+REQUIRED = ("appspec.yml", "requirements-build.lock", "requirements.lock", "manage.py", "scripts/")
 
 
 class BundleError(Exception):

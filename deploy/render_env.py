@@ -3,10 +3,12 @@
     python -m deploy.render_env --stack dev --output /etc/cloudsite/env --owner cloudsite
 
 Reads ``/cloudsite/<stack>/{network,data,compute,pipeline}/`` (SSM Parameter Store) and the Django
-secret key (Secrets Manager), and writes ``KEY="value"`` lines for systemd's ``EnvironmentFile=``:
-created with mode 0600 (owned by the service user when run as root) and moved into place
-atomically, so no other user ever reads it and a crash never leaves half a file. boto3 only (no
-Django). Nothing secret is printed or logged: the only output is how many variables were written.
+secret key (Secrets Manager), and writes ``KEY="value"`` lines for systemd's ``EnvironmentFile=``
+that systemd and the hooks (``export_env_file`` in scripts/common.sh: nothing ``source``s the file)
+read back literally whatever a value holds (``render``). The file is created with mode 0600 (owned
+by the service user when run as root) and moved into place atomically, so no other user ever reads
+it and a crash never leaves half a file. boto3 only (no Django). Nothing secret is printed or
+logged: the only output is how many variables were written.
 
 No database password goes into the file: ``DATABASE_URL`` / ``DATABASE_REPLICA_URL`` name the app
 user only, and ``DATABASE_SECRET_ARN`` names the app user's secret, which the app reads at connect
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import pwd
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -112,13 +115,37 @@ def environment(stack: str, session: boto3.Session | None = None) -> dict[str, s
     return env
 
 
+# Inside double quotes systemd's EnvironmentFile= parser unescapes exactly these four (its
+# env-file.c, SHELL_NEED_ESCAPE; systemd.exec(5): the escapes of a POSIX shell's double quotes) and
+# keeps every other character as it is, "$" and "`" included: it expands nothing. Escaping all four
+# gives a line that reads back as the value in systemd, in the hooks' reader (export_env_file in
+# scripts/common.sh), and even in a shell's double quotes, where a bare "$(" or "`" would run.
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "$": "\\$", "`": "\\`"}
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def quote_value(value: str) -> str:
+    """``value`` as a double-quoted ``EnvironmentFile=`` value that systemd reads back literally."""
+    return '"' + "".join(_ESCAPES.get(char, char) for char in value) + '"'
+
+
+def has_control_character(value: str) -> bool:
+    """A line break or another control character (tab aside): a line-by-line reader would split
+    the value, and systemd drops a variable whose value holds a control character."""
+    return any((ord(char) < 0x20 and char != "\t") or ord(char) == 0x7F for char in value)
+
+
 def render(env: dict[str, str]) -> str:
-    """systemd EnvironmentFile lines: double-quoted, backslash and quote escaped, no newlines."""
+    """systemd ``EnvironmentFile=`` lines, ``KEY="value"``, sorted. A value that cannot be written
+    is refused by its variable's name alone (never the value: it may be a secret)."""
     lines = []
     for key, value in sorted(env.items()):
-        if "\n" in value or "\r" in value:
-            raise ValueError(f"{key}: a value with a line break cannot go into an environment file")
-        lines.append(f'{key}="' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        if not _KEY.fullmatch(key):
+            raise ValueError(f"{key!r} is not a valid environment variable name")
+        if has_control_character(value):
+            raise ValueError(f"{key}: a value with a line break or another control character cannot go "
+                             "into an environment file")
+        lines.append(f"{key}={quote_value(value)}")
     return "\n".join(lines) + "\n"
 
 
@@ -152,7 +179,7 @@ def main(argv=None) -> int:
     try:
         env = environment(args.stack, boto3.Session(region_name=args.region))
         write_private(args.output, render(env), args.owner)
-    except MissingSetting as error:
+    except (MissingSetting, ValueError) as error:  # both name a parameter or a variable, never a value
         print(f"render_env: {error}", file=sys.stderr)
         return 1
     except ClientError as error:  # AWS's messages name resources, never values

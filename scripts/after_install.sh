@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# AfterInstall: the virtual environment from the locked requirements with the interpreter the
+# AfterInstall: the virtual environment from the locked requirements (requirements-build.lock then
+# requirements.lock, every package checked against its hash) with the interpreter the
 # image recorded (rebuilt only when either changed, in a directory of its own, then swapped in by a symlink), the
 # environment file rendered from SSM and Secrets Manager (readable only by the service user),
 # migrations once per deployment under a database lock (safe when every instance runs this hook at
@@ -8,21 +9,25 @@
 source "$(dirname "$0")/common.sh"
 
 cd "$APP_DIR"
-# The interpreter the image recorded: new enough for Django 5.2, with venv and ensurepip.
+# The interpreter the image recorded: new enough for the lock (3.11: Pillow 13), with venv and ensurepip.
 PYTHON="$(recorded_python)"
 python_version="$("$PYTHON" -c 'import sys; print(".".join(map(str, sys.version_info[:3])))')" \
   || die "the interpreter $PYTHON does not run: rebake the image (provision_image --rebake)"
 IFS=. read -r major minor _ <<< "$python_version"
-if ! [[ "$major" =~ ^[0-9]+$ && "$minor" =~ ^[0-9]+$ ]] || ((major < 3 || (major == 3 && minor < 10))); then
-  die "$PYTHON is Python $python_version; the app needs 3.10 or newer: rebake the image (provision_image --rebake)"
+if ! [[ "$major" =~ ^[0-9]+$ && "$minor" =~ ^[0-9]+$ ]] || ((major < 3 || (major == 3 && minor < 11))); then
+  die "$PYTHON is Python $python_version; the app needs 3.11 or newer: rebake the image (provision_image --rebake)"
 fi
 for module in venv ensurepip; do
   "$PYTHON" -c "import $module" 2>/dev/null \
     || die "$PYTHON (Python $python_version) has no $module module: rebake the image (provision_image --rebake)"
 done
 
-# The venv's stamp: the requirements and the interpreter (a new one, or a new version, rebuilds).
-wanted="requirements $(sha256sum requirements.txt | cut -d' ' -f1) python $PYTHON $python_version"
+# The venv's stamp: the locks and the interpreter (a new one, or a new version, rebuilds).
+LOCKS=(requirements-build.lock requirements.lock)
+for lock in "${LOCKS[@]}"; do
+  [[ -r "$lock" ]] || die "the bundle has no $lock: deploy a bundle built by manage.py deploy"
+done
+wanted="requirements $(cat "${LOCKS[@]}" | sha256sum | cut -d' ' -f1) python $PYTHON $python_version"
 if [[ -x "$VENV_DIR/bin/python" && "$(cat "$VENV_DIR/.stamp" 2>/dev/null)" == "$wanted" ]]; then
   log "virtual environment up to date ($wanted)"
 else
@@ -35,8 +40,14 @@ else
   mkdir -p "$VENV_DIR.versions"
   "$PYTHON" -m venv "$build" \
     || die "building the virtual environment failed: $PYTHON -m venv $build"
-  "$build/bin/pip" install --quiet --no-input --disable-pip-version-check -r requirements.txt \
-    || die "building the virtual environment failed: pip install -r requirements.txt (its output is above)"
+  # Hash-checking mode: every package, transitive ones included, is pinned and must match one of
+  # its hashes. The build requirements first (wheels only), then the rest built with them:
+  # mysqlclient builds from its sdist, and pip's build isolation would fetch an unchecked setuptools.
+  pip_locked=("$build/bin/pip" install --quiet --no-input --disable-pip-version-check --require-hashes)
+  "${pip_locked[@]}" --only-binary :all: -r requirements-build.lock \
+    || die "building the virtual environment failed: pip install --require-hashes -r requirements-build.lock (its output is above)"
+  "${pip_locked[@]}" --no-build-isolation -r requirements.lock \
+    || die "building the virtual environment failed: pip install --require-hashes -r requirements.lock (its output is above)"
   printf '%s\n' "$wanted" > "$build/.stamp"
   # a directory from before this layout (the services are stopped: ApplicationStop)
   if [[ -d "$VENV_DIR" && ! -L "$VENV_DIR" ]]; then rm -rf "$VENV_DIR"; fi
@@ -53,13 +64,11 @@ log "rendering $ENV_FILE for stack $stack in $region"
 "$VENV_DIR/bin/python" -m deploy.render_env --stack "$stack" --region "$region" \
   --output "$ENV_FILE" --owner "$SERVICE_USER"
 
-# The management commands see exactly what the services will see.
+# The management commands see exactly what the services will see: the file read as systemd reads
+# it (export_env_file, common.sh), never sourced.
 run_manage() {
   (
-    set -a
-    # shellcheck disable=SC1090
-    source "$ENV_FILE"
-    set +a
+    export_env_file "$ENV_FILE"
     # Their logs go to this hook's output (the deployment log), not to the service's log file: a
     # root process would create that file as root, and the service user could not open it.
     LOG_FILE="" "$VENV_DIR/bin/python" manage.py "$@"

@@ -86,6 +86,54 @@ recorded_python() {
   printf '%s\n' "$recorded"
 }
 
+# The rendered environment file, exported into this shell as systemd's EnvironmentFile= reads it,
+# evaluating nothing: never `source` it, where a "$(...)" or a backtick in a value would run as root.
+# Lines: KEY="value" (inside the quotes \" \\ \` \$ stand for the character, any other backslash
+# stays, "$" and "`" are plain characters: systemd's rules, which deploy/render_env.py writes to),
+# KEY=value without quotes, backslashes or spaces, blank lines and "#" / ";" comments. Any other
+# line fails the hook, naming the line's number, never its content (it may hold a secret).
+export_env_file() {
+  local file="$1" line key value number=0
+  local quoted='^([A-Za-z_][A-Za-z0-9_]*)="(([^"\\]|\\.)*)"[[:space:]]*$'
+  local bare="^([A-Za-z_][A-Za-z0-9_]*)=([^\"'\\\\[:space:]]*)[[:space:]]*\$"
+  [[ -r "$file" ]] || die "cannot read the environment file $file"
+  while IFS= read -r line || [[ -n "$line" ]]; do
+    number=$((number + 1))
+    line="${line#"${line%%[![:space:]]*}"}"
+    if [[ -z "$line" || "$line" == [\#\;]* ]]; then
+      continue
+    elif [[ "$line" =~ $quoted ]]; then
+      key="${BASH_REMATCH[1]}"
+      unescape_double_quoted "${BASH_REMATCH[2]}"
+      value="$REPLY"
+    elif [[ "$line" =~ $bare ]]; then
+      key="${BASH_REMATCH[1]}"
+      value="${BASH_REMATCH[2]}"
+    else
+      die "$file, line $number: not KEY=\"value\" as deploy/render_env.py writes it (not read)"
+    fi
+    export "$key=$value"
+  done < "$file"
+}
+
+# The inside of a double-quoted EnvironmentFile= value, unescaped as systemd does, into REPLY.
+unescape_double_quoted() {
+  local text="$1" out="" char i
+  for ((i = 0; i < ${#text}; i++)); do
+    char="${text:i:1}"
+    if [[ "$char" == "\\" ]]; then
+      i=$((i + 1))
+      char="${text:i:1}"
+      case "$char" in
+        '"' | "\\" | '`' | '$') ;;
+        *) out+="\\" ;;
+      esac
+    fi
+    out+="$char"
+  done
+  REPLY="$out"
+}
+
 unit_exists() {
   [[ -f "$UNIT_DIR/$1" ]]
 }

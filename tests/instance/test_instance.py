@@ -429,7 +429,7 @@ def run_instance(tmp_path, steps):  # noqa: C901 - one story, told in order
             status, _, body = https.request("GET", "/v1/schema?format=json")
             assert status == 200 and json.loads(body)["info"]["version"] == "1.0.0+deployment-2", body[:200]
 
-        bundle_3 = changed_bundle(bundle_2, {"requirements.txt": lambda text: text + "# deployment 3\n"})
+        bundle_3 = changed_bundle(bundle_2, {"requirements.lock": lambda text: text + "# deployment 3\n"})
         with steps("deployment 3: changed requirements rebuild the venv"):
             runs = deploy(agent, bundle_3, "d-INSTANCE003")
             for run in runs:
