@@ -77,7 +77,7 @@ test-instance: $(VENV)/.dev
 
 # The second pass repeats what talks to the database; provisioning and deploy tests do not.
 test-mysql: $(VENV)/.dev
-	DATABASE_URL=$(TEST_MYSQL_URL) REDIS_URL=$(REDIS_URL_MYSQL_PASS) $(PY) -m pytest accounts files tests --ignore=$(INSTANCE_TEST)
+	DATABASE_URL=$(TEST_MYSQL_URL) REDIS_URL=$(REDIS_URL_MYSQL_PASS) $(PY) -m pytest accounts files tests --ignore=$(INSTANCE_TEST) --ignore=tests/browser
 
 bench: $(VENV)/.dev
 	$(PY) bench/api_throughput.py
