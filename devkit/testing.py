@@ -77,9 +77,15 @@ def engine_for(ctx, layer_names: list[str] | None = None) -> Engine:
     return Engine(ctx, layers.resources(ctx.config, layer_names), known=layers.resources(ctx.config))
 
 
+# Longer than any test run: no heartbeat fires, so the k-th mutating call of a run is the same
+# call in every run (a heartbeat in the clean run would add a k the crashed runs never reach). The
+# heartbeat has tests of its own (provisioning/tests/test_locking.py).
+TEST_LEASE = 24 * 3600.0
+
+
 def apply_locked(ctx, layer_names: list[str] | None = None, command: str = "test-apply"):
     """Apply the layers holding the stack's lock, as the provision commands do."""
-    with locking.held(ctx, command):
+    with locking.held(ctx, command, lease=TEST_LEASE):
         return engine_for(ctx, layer_names).apply()
 
 
